@@ -1,0 +1,426 @@
+"""The SQLite cache: open and migrate, save a poll's batch atomically, read what screens need.
+
+One process writes a cache at a time (an exclusive lock on `<cache>.lock`); any number read it.
+Each unit of work opens its own connection in the thread doing it, so readers in TUI workers
+and the writer in a collector never share one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import sqlite3
+import stat
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from store.models import (
+    SOURCES,
+    Batch,
+    PollRun,
+    Record,
+    SourceFreshness,
+    SourceName,
+    iso_utc,
+)
+from store.schema import migrations
+
+BUSY_TIMEOUT_SECONDS = 10.0
+"""How long a connection waits for a lock before failing; WAL readers never wait on writers."""
+
+
+class CacheError(Exception):
+    """The cache cannot be used as asked."""
+
+
+class CacheLocked(CacheError):
+    """Another process holds the cache's writer lock."""
+
+    def __init__(self, path: Path, holder: str) -> None:
+        self.path = path
+        self.holder = holder
+        super().__init__(
+            f"{path} is being written by another scimwatch process ({holder}). "
+            "Only one process writes a cache: stop it, or open this cache read-only."
+        )
+
+
+def parse_time(text: str | None) -> datetime | None:
+    """A cache timestamp back to an aware UTC datetime."""
+    if not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def ensure_private_dir(directory: Path) -> None:
+    """Create a directory (and parents) readable by the owner only."""
+    if not directory.exists():
+        directory.mkdir(mode=0o700, parents=True)
+        directory.chmod(0o700)
+
+
+def create_private_file(path: Path) -> None:
+    """Create `path` as an empty 0600 file if absent; refuse symlinks and non-regular files.
+
+    An existing file of ours with looser permissions is tightened to 0600.
+    """
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW, 0o600)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise CacheError(f"{path} is a symbolic link; refusing to use it") from error
+        raise CacheError(f"cannot create {path}: {error.strerror}") from error
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise CacheError(f"{path} is not a regular file")
+        if stat.S_IMODE(info.st_mode) & 0o077:
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
+class Cache:
+    """A scimwatch cache file, opened as its single writer or as a reader."""
+
+    def __init__(self, path: Path, *, read_only: bool) -> None:
+        """Use `Cache.open_writer` or `Cache.open_reader` instead."""
+        self.path = path
+        self.read_only = read_only
+        self._lock_fd: int | None = None
+
+    @classmethod
+    def open_writer(cls, path: Path) -> Cache:
+        """Take the writer lock, create the file (0600) if needed, and migrate it.
+
+        Raises:
+            CacheLocked: another process is writing this cache.
+            CacheError: the path cannot be used (a symlink, not a file, no permission).
+        """
+        path = Path(path)
+        ensure_private_dir(path.parent)
+        cache = cls(path, read_only=False)
+        cache._take_lock()
+        try:
+            create_private_file(path)
+            with cache._connection() as conn:
+                conn.execute("PRAGMA journal_mode=WAL")
+                migrations.apply(Database(conn))
+        except BaseException:
+            cache.close()
+            raise
+        return cache
+
+    @classmethod
+    def open_reader(cls, path: Path) -> Cache:
+        """Open an existing cache for reading; never writes, never migrates.
+
+        Raises:
+            CacheError: there is no cache at `path` yet.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise CacheError(f"no cache at {path} yet: run `scimwatch collect --once` first")
+        return cls(path, read_only=True)
+
+    def _take_lock(self) -> None:
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        create_private_file(lock_path)
+        fd = os.open(lock_path, os.O_RDWR | os.O_NOFOLLOW)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode("ascii", "replace").strip() or "unknown pid"
+            os.close(fd)
+            raise CacheLocked(self.path, holder) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
+        self._lock_fd = fd
+
+    @staticmethod
+    def writer_holder(path: Path) -> str | None:
+        """Who holds the writer lock of the cache at `path`, or None when nobody does."""
+        lock_path = Path(path).with_name(Path(path).name + ".lock")
+        try:
+            fd = os.open(lock_path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return os.pread(fd, 200, 0).decode("ascii", "replace").strip() or "unknown pid"
+        finally:
+            os.close(fd)
+        return None
+
+    def close(self) -> None:
+        """Release the writer lock (readers hold nothing)."""
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self) -> Cache:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        if self.read_only:
+            conn = sqlite3.connect(
+                f"{self.path.resolve().as_uri()}?mode=ro",
+                uri=True,
+                timeout=BUSY_TIMEOUT_SECONDS,
+                isolation_level=None,
+            )
+        else:
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+            # A committed poll must survive power loss, and commits are one per poll: cheap.
+            conn.execute("PRAGMA synchronous=FULL")
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Database]:
+        """A connection for one unit of reading, in the calling thread."""
+        with self._connection() as conn:
+            yield Database(conn)
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """One `BEGIN IMMEDIATE` transaction: committed whole, or rolled back whole."""
+        if self.read_only:
+            raise CacheError(f"{self.path} is open read-only")
+        if self._lock_fd is None:
+            raise CacheError(f"{self.path} is closed")
+        with self._connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def save_batch(self, batch: Batch, started_at: datetime, finished_at: datetime) -> PollRun:
+        """Save a poll's records, snapshots, watermark and poll run in one transaction.
+
+        Upserts are keyed by the APIs' ids, so saving the same batch twice changes nothing.
+        """
+        poll_run = PollRun(
+            source=batch.source,
+            started_at=started_at,
+            finished_at=finished_at,
+            ok=True,
+            records=len(batch.records),
+            skipped=batch.skipped,
+        )
+        with self._writing() as conn:
+            by_type = _group_by_type(batch.records)
+            for record_type, records in by_type.items():
+                _upsert(conn, record_type, records)
+            for snapshot in batch.snapshots:
+                record_type = _record_type_for(snapshot.table)
+                _prune_snapshot(conn, record_type, snapshot.where, by_type.get(record_type, []))
+            if batch.watermark is not None:
+                conn.execute(
+                    "INSERT INTO watermarks (source, value, complete, updated_at)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT(source) DO UPDATE SET"
+                    " value = excluded.value, complete = excluded.complete,"
+                    " updated_at = excluded.updated_at",
+                    (batch.source, batch.watermark, int(batch.complete), iso_utc(finished_at)),
+                )
+            return _insert_poll_run(conn, poll_run)
+
+    def record_failed_poll(self, poll_run: PollRun) -> PollRun:
+        """Record a poll that failed; its data (none) and the old watermark stay as they were."""
+        with self._writing() as conn:
+            return _insert_poll_run(conn, poll_run)
+
+    def watermark(self, source: SourceName) -> str | None:
+        """The source's watermark, derived from what was saved with its data."""
+        with self.reading() as db:
+            rows = list(db.query("SELECT value FROM watermarks WHERE source = ?", [source]))
+        return str(rows[0]["value"]) if rows else None
+
+    def last_poll(self, source: SourceName) -> PollRun | None:
+        """The most recent poll of a source, successful or not."""
+        with self.reading() as db:
+            rows = list(
+                db.query(
+                    "SELECT * FROM poll_runs WHERE source = ? ORDER BY id DESC LIMIT 1", [source]
+                )
+            )
+        return _poll_run_from_row(rows[0]) if rows else None
+
+    def freshness(
+        self, now: datetime, intervals: Mapping[SourceName, timedelta]
+    ) -> list[SourceFreshness]:
+        """Per source: last success, last error, since when failing, and whether stale.
+
+        Data is stale when the last successful poll is older than twice the source's interval.
+        """
+        with self.reading() as db:
+            return [
+                _source_freshness(db, source, now, intervals[source])
+                for source in SOURCES
+                if source in intervals
+            ]
+
+    def count(self, table: str) -> int:
+        """Rows in one of the cache's tables."""
+        _record_type_for(table)
+        with self.reading() as db:
+            rows = list(db.query(f"SELECT count(*) AS n FROM [{table}]"))
+        return int(rows[0]["n"])
+
+    def schema_version(self) -> list[str]:
+        """Names of the applied migrations, oldest first."""
+        with self.reading() as db:
+            return [migration.name for migration in migrations.applied(db)]
+
+
+def _group_by_type(records: Sequence[Record]) -> dict[type[Record], list[Record]]:
+    by_type: dict[type[Record], list[Record]] = {}
+    for record in records:
+        by_type.setdefault(type(record), []).append(record)
+    return by_type
+
+
+def _record_type_for(table: str) -> type[Record]:
+    from store.models import RECORD_TYPES
+
+    for record_type in RECORD_TYPES:
+        if record_type.table == table:
+            return record_type
+    raise CacheError(f"unknown cache table {table!r}")
+
+
+def _upsert(conn: sqlite3.Connection, record_type: type[Record], records: list[Record]) -> None:
+    columns = list(record_type.model_fields)
+    keys = record_type.primary_key
+    updates = ", ".join(f"{column} = excluded.{column}" for column in columns if column not in keys)
+    conflict = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+    sql = (
+        f"INSERT INTO {record_type.table} ({', '.join(columns)})"
+        f" VALUES ({', '.join('?' for _ in columns)})"
+        f" ON CONFLICT ({', '.join(keys)}) {conflict}"
+    )
+    conn.executemany(sql, (_row_values(record, columns) for record in records))
+
+
+def _row_values(record: Record, columns: list[str]) -> tuple[Any, ...]:
+    row = record.to_row()
+    return tuple(row[column] for column in columns)
+
+
+def _prune_snapshot(
+    conn: sqlite3.Connection,
+    record_type: type[Record],
+    where: Mapping[str, str | int],
+    kept: Iterable[Record],
+) -> None:
+    """Delete the snapshot's rows that this batch did not bring back."""
+    keys = record_type.primary_key
+    for column in where:
+        if column not in record_type.model_fields:
+            raise CacheError(f"{record_type.table} has no column {column!r}")
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS _kept (k1, k2, k3)")
+    conn.execute("DELETE FROM _kept")
+    padded = (tuple(record.to_row()[key] for key in keys) + (None,) * 3 for record in kept)
+    conn.executemany("INSERT INTO _kept VALUES (?, ?, ?)", (row[:3] for row in padded))
+    matches_kept = " AND ".join(
+        f"_kept.k{index} = {record_type.table}.{key}" for index, key in enumerate(keys, 1)
+    )
+    conditions = [f"NOT EXISTS (SELECT 1 FROM _kept WHERE {matches_kept})"]
+    conditions += [f"{column} = ?" for column in where]
+    conn.execute(
+        f"DELETE FROM {record_type.table} WHERE {' AND '.join(conditions)}",
+        tuple(where.values()),
+    )
+
+
+def _insert_poll_run(conn: sqlite3.Connection, poll_run: PollRun) -> PollRun:
+    cursor = conn.execute(
+        "INSERT INTO poll_runs (source, started_at, finished_at, ok, error, error_kind,"
+        " records, skipped) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            poll_run.source,
+            iso_utc(poll_run.started_at),
+            iso_utc(poll_run.finished_at),
+            int(poll_run.ok),
+            poll_run.error,
+            poll_run.error_kind,
+            poll_run.records,
+            poll_run.skipped,
+        ),
+    )
+    return poll_run.model_copy(update={"id": cursor.lastrowid})
+
+
+def _poll_run_from_row(row: Mapping[str, Any]) -> PollRun:
+    return PollRun(
+        id=row["id"],
+        source=row["source"],
+        started_at=parse_time(row["started_at"]),
+        finished_at=parse_time(row["finished_at"]),
+        ok=bool(row["ok"]),
+        error=row["error"],
+        error_kind=row["error_kind"],
+        records=row["records"],
+        skipped=row["skipped"],
+    )
+
+
+def _source_freshness(
+    db: Database, source: SourceName, now: datetime, interval: timedelta
+) -> SourceFreshness:
+    last_success = _scalar(
+        db, "SELECT max(finished_at) FROM poll_runs WHERE source = ? AND ok = 1", source
+    )
+    last_attempt = list(
+        db.query(
+            "SELECT finished_at, ok, error, error_kind FROM poll_runs"
+            " WHERE source = ? ORDER BY id DESC LIMIT 1",
+            [source],
+        )
+    )
+    failing_since = None
+    last_error = last_error_kind = ""
+    if last_attempt and not last_attempt[0]["ok"]:
+        last_error = last_attempt[0]["error"]
+        last_error_kind = last_attempt[0]["error_kind"]
+        failing_since = parse_time(
+            _scalar(
+                db,
+                "SELECT min(started_at) FROM poll_runs WHERE source = ? AND ok = 0"
+                " AND id > coalesce((SELECT max(id) FROM poll_runs"
+                " WHERE source = ? AND ok = 1), 0)",
+                source,
+                source,
+            )
+        )
+    success_at = parse_time(last_success)
+    return SourceFreshness(
+        source=source,
+        last_success_at=success_at,
+        last_attempt_at=parse_time(last_attempt[0]["finished_at"]) if last_attempt else None,
+        last_error=last_error,
+        last_error_kind=last_error_kind,
+        failing_since=failing_since,
+        stale=success_at is None or now - success_at > 2 * interval,
+    )
+
+
+def _scalar(db: Database, sql: str, *params: object) -> Any:
+    rows = list(db.execute(sql, params).fetchall())
+    return rows[0][0] if rows else None

@@ -1,0 +1,387 @@
+"""Records the cache stores and the readers get, shared by every layer.
+
+These are strict: collectors map their lenient wire models onto them, so anything that reaches
+SQLite has already been checked. Each record class names its table and primary key, which is
+all `Cache.save_batch` needs to upsert it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+ServiceName = Literal["graph", "harness"]
+"""The two services scimwatch talks to; a source belongs to one of them."""
+
+SourceName = Literal[
+    "graph.provisioning",
+    "graph.jobs",
+    "graph.assignments",
+    "graph.directory",
+    "harness.scim",
+    "harness.ng",
+    "harness.sso",
+    "harness.roles",
+]
+"""One collector's data feed; freshness and poll runs are kept per source."""
+
+SOURCES: tuple[SourceName, ...] = (
+    "graph.provisioning",
+    "graph.jobs",
+    "graph.assignments",
+    "graph.directory",
+    "harness.scim",
+    "harness.ng",
+    "harness.sso",
+    "harness.roles",
+)
+
+AppName = Literal["nextgen", "firstgen"]
+"""Which Entra enterprise app (Harness integration) an assignment or job belongs to."""
+
+
+def service_of(source: SourceName) -> ServiceName:
+    """The service a source belongs to."""
+    return "graph" if source.startswith("graph.") else "harness"
+
+
+class Record(BaseModel):
+    """A row of one cache table; subclasses set the table name and primary key."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    table: ClassVar[str]
+    primary_key: ClassVar[tuple[str, ...]]
+
+    def to_row(self) -> dict[str, Any]:
+        """The SQLite row: datetimes as ISO 8601 UTC text, booleans as 0/1."""
+        return {name: _to_sql(value) for name, value in self.__dict__.items()}
+
+
+def _to_sql(value: object) -> object:
+    if isinstance(value, datetime):
+        return iso_utc(value)
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def iso_utc(moment: datetime) -> str:
+    """ISO 8601 text that sorts correctly as a string: UTC, microseconds, a `Z`."""
+    from datetime import UTC
+
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class ProvisioningEvent(Record):
+    """One provisioningObjectSummary from Entra's provisioning logs."""
+
+    table: ClassVar[str] = "provisioning_events"
+    primary_key: ClassVar[tuple[str, ...]] = ("id",)
+
+    id: str
+    """Graph's unique id of the activity (not necessarily a GUID)."""
+    activity_at: AwareDatetime
+    """When the action happened (UTC)."""
+    job_id: str
+    cycle_id: str
+    change_id: str = ""
+    service_principal_id: str = ""
+    """Object id of the enterprise app's service principal that ran the job."""
+    action: str
+    """provisioningAction as on the wire: create, update, delete, disable, stagedDelete, other..."""
+    status: str
+    """provisioningStatusInfo.status: success, failure, skipped, warning..."""
+    source_id: str = ""
+    """Entra object id of the identity being provisioned."""
+    source_type: str = ""
+    """User or Group (as Graph spells it)."""
+    source_name: str = ""
+    target_id: str = ""
+    """The object's id in Harness, empty when it was never created."""
+    target_name: str = ""
+    error_code: str = ""
+    error_category: str = ""
+    reason: str = ""
+    recommended_action: str = ""
+    duration_ms: int | None = None
+    initiated_by: str = ""
+    detail: bytes | None = None
+    """Steps, modified properties and additional details, compressed (see store.detail)."""
+
+
+class SyncJob(Record):
+    """The state of one provisioning (synchronization) job, as last observed."""
+
+    table: ClassVar[str] = "sync_jobs"
+    primary_key: ClassVar[tuple[str, ...]] = ("service_principal_id", "job_id")
+
+    service_principal_id: str
+    job_id: str
+    app: AppName = "nextgen"
+    template_id: str = ""
+    schedule_state: str = ""
+    """Active, Disabled or Paused."""
+    interval_seconds: int | None = None
+    """The schedule interval (PT40M = 2400); None when the job is never scheduled."""
+    status_code: str = ""
+    """NotConfigured, NotRun, Active, Paused or Quarantine."""
+    successive_failures: int = 0
+    escrows_pruned: bool = False
+    last_began: AwareDatetime | None = None
+    last_ended: AwareDatetime | None = None
+    last_state: str = ""
+    """Succeeded, Failed or EntryLevelErrors."""
+    last_activity_id: str = ""
+    last_error_code: str = ""
+    last_error_message: str = ""
+    last_escrowed: int | None = None
+    last_exported: int | None = None
+    last_success_began: AwareDatetime | None = None
+    last_success_ended: AwareDatetime | None = None
+    steady_state_last: AwareDatetime | None = None
+    quarantine_reason: str = ""
+    quarantine_series_began: AwareDatetime | None = None
+    quarantine_current_began: AwareDatetime | None = None
+    quarantine_next_attempt: AwareDatetime | None = None
+    quarantine_series_count: int | None = None
+    quarantine_error: str = ""
+    troubleshooting_url: str = ""
+    observed_at: AwareDatetime
+    """When scimwatch read this state."""
+
+
+class JobExecution(Record):
+    """One job execution (a sync cycle) seen as the job's lastExecution."""
+
+    table: ClassVar[str] = "job_executions"
+    primary_key: ClassVar[tuple[str, ...]] = ("job_id", "began")
+
+    job_id: str
+    began: AwareDatetime
+    ended: AwareDatetime | None = None
+    state: str = ""
+    activity_id: str = ""
+    escrowed: int | None = None
+    exported: int | None = None
+    imported: int | None = None
+    error_code: str = ""
+    error_message: str = ""
+
+
+class AppRoleAssignment(Record):
+    """A user or group assigned to one of the Harness enterprise apps."""
+
+    table: ClassVar[str] = "app_role_assignments"
+    primary_key: ClassVar[tuple[str, ...]] = ("id",)
+
+    id: str
+    app: AppName
+    resource_id: str
+    """Object id of the app's service principal."""
+    principal_id: str
+    principal_type: str
+    """User, Group or ServicePrincipal."""
+    principal_name: str = ""
+    app_role_id: str
+    """The all-zero GUID is Default Access, which Entra never provisions."""
+    created_at: AwareDatetime | None = None
+
+
+class EntraUser(Record):
+    """An Entra user relevant to the Harness apps."""
+
+    table: ClassVar[str] = "entra_users"
+    primary_key: ClassVar[tuple[str, ...]] = ("id",)
+
+    id: str
+    user_principal_name: str = ""
+    mail: str = ""
+    display_name: str = ""
+    account_enabled: bool | None = None
+
+
+class EntraGroup(Record):
+    """An Entra group assigned to a Harness app (or nested in one)."""
+
+    table: ClassVar[str] = "entra_groups"
+    primary_key: ClassVar[tuple[str, ...]] = ("id",)
+
+    id: str
+    display_name: str = ""
+    security_enabled: bool | None = None
+
+
+class EntraMembership(Record):
+    """A member of an Entra group, direct (provisioned) or only transitive (never provisioned)."""
+
+    table: ClassVar[str] = "entra_memberships"
+    primary_key: ClassVar[tuple[str, ...]] = ("group_id", "member_id")
+
+    group_id: str
+    member_id: str
+    member_type: str = "user"
+    """user or group (the @odata.type without its namespace)."""
+    direct: bool
+    """True for /members; False when the member is only found through /transitiveMembers."""
+
+
+class HarnessUser(Record):
+    """A user in the Harness account, from SCIM and/or the NextGen users API."""
+
+    table: ClassVar[str] = "harness_users"
+    primary_key: ClassVar[tuple[str, ...]] = ("id",)
+
+    id: str
+    email: str = ""
+    name: str = ""
+    external_id: str = ""
+    active: bool | None = None
+    in_scim: bool = False
+    """Listed by SCIM /Users, i.e. provisioned by SCIM."""
+    in_ng: bool = False
+    """Listed by the NextGen users API."""
+
+
+class HarnessGroup(Record):
+    """A Harness user group, SCIM-managed or native."""
+
+    table: ClassVar[str] = "harness_groups"
+    primary_key: ClassVar[tuple[str, ...]] = ("scope", "identifier")
+
+    scope: str = "account"
+    """account, org/ORG or org/ORG/project/PROJECT."""
+    identifier: str
+    name: str = ""
+    externally_managed: bool = False
+    sso_linked: bool = False
+    harness_managed: bool = False
+    in_scim: bool = False
+    """Listed by SCIM /Groups (the SCIM id is the identifier)."""
+    in_ng: bool = False
+
+
+class HarnessGroupMember(Record):
+    """A Harness user in a Harness group."""
+
+    table: ClassVar[str] = "harness_group_members"
+    primary_key: ClassVar[tuple[str, ...]] = ("scope", "group_identifier", "user_id")
+
+    scope: str = "account"
+    group_identifier: str
+    user_id: str
+
+
+class SsoSetting(Record):
+    """One of the Harness account's authentication (SSO) settings."""
+
+    table: ClassVar[str] = "harness_sso_settings"
+    primary_key: ClassVar[tuple[str, ...]] = ("id",)
+
+    id: str
+    sso_type: str = ""
+    """SAML, LDAP, OAUTH..."""
+    display_name: str = ""
+    origin: str = ""
+    """The IdP's entity/issuer, when known."""
+    client_id: str = ""
+    """For SAML over Entra: the application (client) id the SAML app uses, when given."""
+    authentication_enabled: bool = False
+    """Whether this setting is the account's active sign-in mechanism."""
+
+
+class RoleAssignment(Record):
+    """A Harness role binding whose principal is a user group."""
+
+    table: ClassVar[str] = "harness_role_assignments"
+    primary_key: ClassVar[tuple[str, ...]] = ("identifier", "scope")
+
+    identifier: str
+    scope: str = "account"
+    principal_identifier: str
+    principal_scope: str = "account"
+    principal_type: str = "USER_GROUP"
+    role_identifier: str = ""
+    resource_group_identifier: str = ""
+    disabled: bool = False
+
+
+RECORD_TYPES: tuple[type[Record], ...] = (
+    ProvisioningEvent,
+    SyncJob,
+    JobExecution,
+    AppRoleAssignment,
+    EntraUser,
+    EntraGroup,
+    EntraMembership,
+    HarnessUser,
+    HarnessGroup,
+    HarnessGroupMember,
+    SsoSetting,
+    RoleAssignment,
+)
+
+
+class Snapshot(BaseModel):
+    """Rows of `table` matching `where` that a batch did not upsert are deleted with it.
+
+    Snapshot sources (jobs, assignments, groups, Harness users) return the whole set each poll;
+    this is how a row that vanished upstream vanishes from the cache, atomically with the rest.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    table: str
+    where: dict[str, str | int] = Field(default_factory=dict)
+    """Column = value pairs that bound the snapshot (e.g. {"app": "firstgen"})."""
+
+
+class Batch(BaseModel):
+    """What one poll of one source returns: records, snapshots, and the new watermark."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: SourceName
+    records: list[Record] = Field(default_factory=list)
+    snapshots: list[Snapshot] = Field(default_factory=list)
+    watermark: str | None = None
+    """The source's new watermark (e.g. the newest activityDateTime seen); None keeps the old."""
+    skipped: int = 0
+    """Items set aside as malformed (with a logged reason) rather than losing the page."""
+    complete: bool = True
+    """False when the poll saved a partial backfill and should continue next time."""
+
+
+class PollRun(BaseModel):
+    """One poll of one source, successful or not."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int | None = None
+    source: SourceName
+    started_at: AwareDatetime
+    finished_at: AwareDatetime
+    ok: bool
+    error: str = ""
+    error_kind: str = ""
+    """The class of failure (auth, throttled, unavailable, payload...), empty when ok."""
+    records: int = 0
+    skipped: int = 0
+
+
+class SourceFreshness(BaseModel):
+    """How fresh the cache is for one source."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: SourceName
+    last_success_at: datetime | None
+    last_attempt_at: datetime | None
+    last_error: str
+    last_error_kind: str
+    failing_since: datetime | None
+    """Start of the current run of failed polls, None when the last poll succeeded."""
+    stale: bool
+    """No successful poll within twice the poll interval (or never)."""

@@ -1,0 +1,207 @@
+"""Every schema change the cache has ever had, as sqlite-utils migrations.
+
+Never edit an applied migration: add a new one. Times are ISO 8601 UTC text (`...Z`), which
+sorts correctly as text; booleans are 0/1.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("scimwatch")
+
+_INITIAL_TABLES = """
+CREATE TABLE provisioning_events (
+    id TEXT PRIMARY KEY,
+    activity_at TEXT NOT NULL,
+    job_id TEXT NOT NULL,
+    cycle_id TEXT NOT NULL,
+    change_id TEXT NOT NULL DEFAULT '',
+    service_principal_id TEXT NOT NULL DEFAULT '',
+    action TEXT NOT NULL,
+    status TEXT NOT NULL,
+    source_id TEXT NOT NULL DEFAULT '',
+    source_type TEXT NOT NULL DEFAULT '',
+    source_name TEXT NOT NULL DEFAULT '',
+    target_id TEXT NOT NULL DEFAULT '',
+    target_name TEXT NOT NULL DEFAULT '',
+    error_code TEXT NOT NULL DEFAULT '',
+    error_category TEXT NOT NULL DEFAULT '',
+    reason TEXT NOT NULL DEFAULT '',
+    recommended_action TEXT NOT NULL DEFAULT '',
+    duration_ms INTEGER,
+    initiated_by TEXT NOT NULL DEFAULT '',
+    detail BLOB
+);
+CREATE INDEX provisioning_events_activity_at ON provisioning_events (activity_at);
+CREATE INDEX provisioning_events_source ON provisioning_events (source_id, activity_at);
+CREATE INDEX provisioning_events_cycle ON provisioning_events (job_id, cycle_id);
+CREATE INDEX provisioning_events_status ON provisioning_events (status, activity_at);
+
+CREATE TABLE sync_jobs (
+    service_principal_id TEXT NOT NULL,
+    job_id TEXT NOT NULL,
+    app TEXT NOT NULL,
+    template_id TEXT NOT NULL DEFAULT '',
+    schedule_state TEXT NOT NULL DEFAULT '',
+    interval_seconds INTEGER,
+    status_code TEXT NOT NULL DEFAULT '',
+    successive_failures INTEGER NOT NULL DEFAULT 0,
+    escrows_pruned INTEGER NOT NULL DEFAULT 0,
+    last_began TEXT,
+    last_ended TEXT,
+    last_state TEXT NOT NULL DEFAULT '',
+    last_activity_id TEXT NOT NULL DEFAULT '',
+    last_error_code TEXT NOT NULL DEFAULT '',
+    last_error_message TEXT NOT NULL DEFAULT '',
+    last_escrowed INTEGER,
+    last_exported INTEGER,
+    last_success_began TEXT,
+    last_success_ended TEXT,
+    steady_state_last TEXT,
+    quarantine_reason TEXT NOT NULL DEFAULT '',
+    quarantine_series_began TEXT,
+    quarantine_current_began TEXT,
+    quarantine_next_attempt TEXT,
+    quarantine_series_count INTEGER,
+    quarantine_error TEXT NOT NULL DEFAULT '',
+    troubleshooting_url TEXT NOT NULL DEFAULT '',
+    observed_at TEXT NOT NULL,
+    PRIMARY KEY (service_principal_id, job_id)
+);
+
+CREATE TABLE job_executions (
+    job_id TEXT NOT NULL,
+    began TEXT NOT NULL,
+    ended TEXT,
+    state TEXT NOT NULL DEFAULT '',
+    activity_id TEXT NOT NULL DEFAULT '',
+    escrowed INTEGER,
+    exported INTEGER,
+    imported INTEGER,
+    error_code TEXT NOT NULL DEFAULT '',
+    error_message TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (job_id, began)
+);
+
+CREATE TABLE app_role_assignments (
+    id TEXT PRIMARY KEY,
+    app TEXT NOT NULL,
+    resource_id TEXT NOT NULL,
+    principal_id TEXT NOT NULL,
+    principal_type TEXT NOT NULL,
+    principal_name TEXT NOT NULL DEFAULT '',
+    app_role_id TEXT NOT NULL,
+    created_at TEXT
+);
+CREATE INDEX app_role_assignments_principal ON app_role_assignments (principal_id);
+
+CREATE TABLE entra_users (
+    id TEXT PRIMARY KEY,
+    user_principal_name TEXT NOT NULL DEFAULT '',
+    mail TEXT NOT NULL DEFAULT '',
+    display_name TEXT NOT NULL DEFAULT '',
+    account_enabled INTEGER
+);
+CREATE INDEX entra_users_upn ON entra_users (user_principal_name COLLATE NOCASE);
+CREATE INDEX entra_users_mail ON entra_users (mail COLLATE NOCASE);
+
+CREATE TABLE entra_groups (
+    id TEXT PRIMARY KEY,
+    display_name TEXT NOT NULL DEFAULT '',
+    security_enabled INTEGER
+);
+
+CREATE TABLE entra_memberships (
+    group_id TEXT NOT NULL,
+    member_id TEXT NOT NULL,
+    member_type TEXT NOT NULL DEFAULT 'user',
+    direct INTEGER NOT NULL,
+    PRIMARY KEY (group_id, member_id)
+);
+CREATE INDEX entra_memberships_member ON entra_memberships (member_id);
+
+CREATE TABLE harness_users (
+    id TEXT PRIMARY KEY,
+    email TEXT NOT NULL DEFAULT '',
+    name TEXT NOT NULL DEFAULT '',
+    external_id TEXT NOT NULL DEFAULT '',
+    active INTEGER,
+    in_scim INTEGER NOT NULL DEFAULT 0,
+    in_ng INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX harness_users_email ON harness_users (email COLLATE NOCASE);
+
+CREATE TABLE harness_groups (
+    scope TEXT NOT NULL DEFAULT 'account',
+    identifier TEXT NOT NULL,
+    name TEXT NOT NULL DEFAULT '',
+    externally_managed INTEGER NOT NULL DEFAULT 0,
+    sso_linked INTEGER NOT NULL DEFAULT 0,
+    harness_managed INTEGER NOT NULL DEFAULT 0,
+    in_scim INTEGER NOT NULL DEFAULT 0,
+    in_ng INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (scope, identifier)
+);
+CREATE INDEX harness_groups_name ON harness_groups (name);
+
+CREATE TABLE harness_group_members (
+    scope TEXT NOT NULL DEFAULT 'account',
+    group_identifier TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    PRIMARY KEY (scope, group_identifier, user_id)
+);
+CREATE INDEX harness_group_members_user ON harness_group_members (user_id);
+
+CREATE TABLE harness_sso_settings (
+    id TEXT PRIMARY KEY,
+    sso_type TEXT NOT NULL DEFAULT '',
+    display_name TEXT NOT NULL DEFAULT '',
+    origin TEXT NOT NULL DEFAULT '',
+    client_id TEXT NOT NULL DEFAULT '',
+    authentication_enabled INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE harness_role_assignments (
+    identifier TEXT NOT NULL,
+    scope TEXT NOT NULL DEFAULT 'account',
+    principal_identifier TEXT NOT NULL,
+    principal_scope TEXT NOT NULL DEFAULT 'account',
+    principal_type TEXT NOT NULL DEFAULT 'USER_GROUP',
+    role_identifier TEXT NOT NULL DEFAULT '',
+    resource_group_identifier TEXT NOT NULL DEFAULT '',
+    disabled INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (identifier, scope)
+);
+CREATE INDEX harness_role_assignments_principal
+    ON harness_role_assignments (principal_scope, principal_identifier);
+
+CREATE TABLE poll_runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT NOT NULL,
+    ok INTEGER NOT NULL,
+    error TEXT NOT NULL DEFAULT '',
+    error_kind TEXT NOT NULL DEFAULT '',
+    records INTEGER NOT NULL DEFAULT 0,
+    skipped INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX poll_runs_source ON poll_runs (source, id);
+
+CREATE TABLE watermarks (
+    source TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    complete INTEGER NOT NULL DEFAULT 1,
+    updated_at TEXT NOT NULL
+);
+"""
+
+
+@migrations()
+def m001_initial_tables(db: Database) -> None:
+    """The cache's first schema: every source's table, poll runs and watermarks."""
+    for statement in _INITIAL_TABLES.split(";"):
+        if statement.strip():
+            db.execute(statement)
