@@ -1,0 +1,162 @@
+"""The `scimwatch` command line: the composition root, the only place that reads settings.
+
+Heavy libraries (textual, httpx, azure-identity, pydantic) are imported inside the commands
+that need them, so `scimwatch --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+import click
+
+if TYPE_CHECKING:
+    from dashboard.settings import Settings
+
+EXIT_NOT_READY = 2
+"""Exit code of a command whose capability is not built yet, and of usage/config errors."""
+
+
+def _fail(message: str, code: int = EXIT_NOT_READY) -> NoReturn:
+    click.echo(f"scimwatch: {message}", err=True)
+    sys.exit(code)
+
+
+def _not_ready(what: str, issue: int) -> NoReturn:
+    _fail(f"{what} is not built yet (tracked in issue {issue}).")
+
+
+def _settings(ctx: click.Context) -> Settings:
+    from dashboard.settings import ConfigError, load_settings
+
+    profile = ctx.find_root().params.get("profile")
+    try:
+        return load_settings(profile)
+    except ConfigError as error:
+        _fail(str(error))
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--profile",
+    metavar="NAME",
+    help="Tenant profile from the config file ([profiles.NAME]); default: $SCIMWATCH_PROFILE.",
+)
+@click.version_option(package_name="scimwatch")
+@click.pass_context
+def main(ctx: click.Context, profile: str | None) -> None:
+    """Watch SCIM provisioning from Microsoft Entra ID into Harness.
+
+    Without a command, opens the dashboard on the cache of the selected profile.
+    """
+    if ctx.invoked_subcommand is None:
+        _not_ready("The dashboard (`scimwatch` with no command)", 6)
+
+
+@main.command()
+@click.option("--scenario", default="incident", show_default=True, help="Simulated tenant.")
+@click.option("--speed", default=120.0, show_default=True, help="Simulated minutes per minute.")
+@click.option("--seed", default=7, show_default=True, help="Seed of the simulated tenant.")
+def demo(scenario: str, speed: float, seed: int) -> None:
+    """Run the full dashboard on a built-in simulated tenant (no credentials needed)."""
+    _not_ready("`scimwatch demo`", 6)
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Poll every source once and exit (for cron).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text")
+def collect(once: bool, log_format: str) -> None:
+    """Keep the cache fresh without a UI (a daemon, or --once from cron)."""
+    _not_ready("`scimwatch collect`", 4)
+
+
+@main.command()
+def check() -> None:
+    """Health check for monitoring: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."""
+    click.echo("UNKNOWN - scimwatch check is not built yet (issue 7)")
+    sys.exit(3)
+
+
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path))
+def export(path: Path) -> None:
+    """Write a consistent snapshot of the cache to PATH for ad-hoc SQL."""
+    _not_ready("`scimwatch export`", 7)
+
+
+@main.command()
+def doctor() -> None:
+    """Test both connections and every permission; say exactly what to fix."""
+    _not_ready("`scimwatch doctor`", 4)
+
+
+@main.command()
+@click.option("--scenario", default="incident", show_default=True)
+@click.option("--port", default=0, show_default=True, help="Graph port (Harness: port + 1).")
+@click.option("--speed", default=120.0, show_default=True)
+@click.option("--seed", default=7, show_default=True)
+def simulate(scenario: str, port: int, speed: float, seed: int) -> None:
+    """Serve the simulated Entra + Harness tenant on 127.0.0.1 over HTTPS."""
+    _not_ready("`scimwatch simulate`", 3)
+
+
+@main.command()
+@click.pass_context
+def paths(ctx: click.Context) -> None:
+    """Print where the config, the cache and the logs live."""
+    from dashboard.settings import config_file_path, data_dir, log_dir
+
+    settings = _settings(ctx)
+    click.echo(f"config  {config_file_path()}")
+    click.echo(f"cache   {settings.resolved_cache_path()}")
+    click.echo(f"data    {data_dir()}")
+    click.echo(f"logs    {log_dir()}")
+
+
+@main.group()
+def config() -> None:
+    """Show, locate or create the configuration file."""
+
+
+@config.command("path")
+def config_path() -> None:
+    """Print the config file's path."""
+    from dashboard.settings import config_file_path
+
+    click.echo(str(config_file_path()))
+
+
+@config.command("show")
+@click.pass_context
+def config_show(ctx: click.Context) -> None:
+    """Print the effective settings of the profile, secrets masked."""
+    import json
+
+    from dashboard.settings import masked
+
+    settings = _settings(ctx)
+    click.echo(json.dumps(masked(settings), indent=2, default=str))
+
+
+@config.command("init")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def config_init(force: bool) -> None:
+    """Write a commented template config file (mode 0600)."""
+    from dashboard.settings import CONFIG_TEMPLATE, config_file_path
+
+    path = config_file_path()
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_TRUNC if force else os.O_EXCL)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        _fail(f"{path} already exists; use --force to overwrite it")
+    except OSError as error:
+        _fail(f"cannot write {path}: {error.strerror}")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        os.fchmod(handle.fileno(), 0o600)
+        handle.write(CONFIG_TEMPLATE)
+    click.echo(f"wrote {path}")

@@ -1,0 +1,1 @@
+"""The dashboard's screens: each reads the cache through the health model, never the network."""

@@ -1,0 +1,353 @@
+"""Configuration: a TOML file, `SCIMWATCH_*` environment variables and `--profile NAME`.
+
+Precedence, highest first: environment, the selected profile's table in the file, the file's
+top level, defaults. Secrets (client secret, certificate password, Harness token) come from the
+environment or the OS keyring; a config file may hold one only if it is private (0600).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+APP_NAME = "scimwatch"
+DEFAULT_PROFILE = "default"
+CONFIG_ENV = "SCIMWATCH_CONFIG"
+PROFILE_ENV = "SCIMWATCH_PROFILE"
+KEYRING_SERVICE = "scimwatch"
+
+SECRET_FIELDS: tuple[tuple[str, str], ...] = (
+    ("graph", "client_secret"),
+    ("graph", "certificate_password"),
+    ("harness", "token"),
+)
+"""(section, field) of every secret setting."""
+
+CloudName = Literal["global", "usgov", "usgov-dod", "china", "custom"]
+AuthKind = Literal["client_secret", "certificate", "managed_identity", "azure_cli"]
+
+# graph-api.md 5.5: the authority and Graph hosts of each national cloud.
+CLOUD_HOSTS: dict[str, tuple[str, str]] = {
+    "global": ("https://login.microsoftonline.com", "https://graph.microsoft.com"),
+    "usgov": ("https://login.microsoftonline.us", "https://graph.microsoft.us"),
+    "usgov-dod": ("https://login.microsoftonline.us", "https://dod-graph.microsoft.us"),
+    "china": (
+        "https://login.partner.microsoftonline.cn",
+        "https://microsoftgraph.chinacloudapi.cn",
+    ),
+}
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used as it is; the message says what to change."""
+
+
+def config_file_path() -> Path:
+    """Where the config file is: `$SCIMWATCH_CONFIG`, else the platform's config dir."""
+    override = os.environ.get(CONFIG_ENV)
+    if override:
+        return Path(override).expanduser()
+    return platformdirs.user_config_path(APP_NAME, appauthor=False) / "config.toml"
+
+
+def data_dir() -> Path:
+    """Where caches live by default."""
+    return platformdirs.user_data_path(APP_NAME, appauthor=False)
+
+
+def log_dir() -> Path:
+    """Where the headless collector writes its log by default."""
+    return platformdirs.user_log_path(APP_NAME, appauthor=False)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class GraphSettings(_Section):
+    """Microsoft Entra ID (Microsoft Graph) connection."""
+
+    tenant_id: str = ""
+    """Directory (tenant) id of the Entra tenant."""
+    client_id: str = ""
+    """Application (client) id of the app registration scimwatch signs in as."""
+    auth_kind: AuthKind = "client_secret"
+    """How to get a token: client_secret, certificate, managed_identity or azure_cli."""
+    client_secret: SecretStr | None = None
+    """Client secret (environment or keyring only, unless the config file is 0600)."""
+    certificate_path: Path | None = None
+    """PEM certificate (with private key) for auth_kind = certificate."""
+    certificate_password: SecretStr | None = None
+    """Password of the certificate's private key, if any."""
+    cloud: CloudName = "global"
+    """global, usgov, usgov-dod, china, or custom (then set login_url and graph_url)."""
+    login_url: str = ""
+    """Override of the cloud's authority host, e.g. https://login.microsoftonline.us."""
+    graph_url: str = ""
+    """Override of the cloud's Graph host, e.g. https://graph.microsoft.us."""
+    nextgen_sp_id: str = ""
+    """Object id of the service principal of the Harness NextGen enterprise app."""
+    firstgen_sp_id: str = ""
+    """Object id of the FirstGen Harness enterprise app's service principal, if one exists."""
+
+    @field_validator("login_url", "graph_url")
+    @classmethod
+    def _https_only(cls, url: str) -> str:
+        if url and not url.startswith("https://"):
+            raise ValueError("must be an https:// URL (TLS verification cannot be turned off)")
+        return url.rstrip("/")
+
+    def hosts(self) -> tuple[str, str]:
+        """The (authority, graph) base URLs after cloud defaults and overrides."""
+        login_default, graph_default = CLOUD_HOSTS.get(self.cloud, ("", ""))
+        login, graph = self.login_url or login_default, self.graph_url or graph_default
+        if not login or not graph:
+            raise ConfigError("graph.cloud = 'custom' needs graph.login_url and graph.graph_url")
+        return login, graph
+
+
+class HarnessSettings(_Section):
+    """Harness account connection."""
+
+    account_id: str = ""
+    """Harness account id (Account Settings > Overview)."""
+    base_url: str = "https://app.harness.io"
+    """Your cluster's host: app.harness.io, app3.harness.io, accounts.harness.io,
+    accounts.eu.harness.io, or your on-prem host (reference: harness-api.md 1.1)."""
+    token: SecretStr | None = None
+    """Harness API key token, pat.<account>.<id>.<secret> (environment or keyring only)."""
+
+    @field_validator("base_url")
+    @classmethod
+    def _https_only(cls, url: str) -> str:
+        if not url.startswith("https://"):
+            raise ValueError("must be an https:// URL (TLS verification cannot be turned off)")
+        return url.rstrip("/")
+
+
+class PollingSettings(_Section):
+    """How often each source is polled, in seconds."""
+
+    provisioning_seconds: int = Field(default=120, ge=5)
+    """Provisioning logs (Graph allows 5 requests per 10 s per app for reports)."""
+    jobs_seconds: int = Field(default=120, ge=5)
+    """Provisioning job status."""
+    assignments_seconds: int = Field(default=600, ge=5)
+    """App role assignments of the NextGen and FirstGen apps."""
+    directory_seconds: int = Field(default=900, ge=5)
+    """Assigned groups, their members and the users concerned."""
+    harness_seconds: int = Field(default=300, ge=5)
+    """Harness SCIM, NextGen groups and users, SSO settings and role assignments."""
+    overlap_minutes: int = Field(default=15, ge=0)
+    """Incremental provisioning-log polls look back this far: late events are not missed."""
+    backfill_days: int = Field(default=30, ge=1, le=30)
+    """How far the first poll reaches back (Entra keeps provisioning logs 30 days)."""
+
+
+class Settings(BaseSettings):
+    """All of scimwatch's configuration for one profile."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SCIMWATCH_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    profile: str = DEFAULT_PROFILE
+    """The tenant profile these settings are for."""
+    graph: GraphSettings = Field(default_factory=GraphSettings)
+    harness: HarnessSettings = Field(default_factory=HarnessSettings)
+    polling: PollingSettings = Field(default_factory=PollingSettings)
+    ca_bundle: Path | None = None
+    """Extra CA certificates (PEM) to trust, e.g. a TLS-inspecting proxy's or the simulator's."""
+    cache_path: Path | None = None
+    """The cache file; defaults to the platform data dir (cache.db, or cache-<profile>.db)."""
+    use_keyring: bool = True
+    """Look secrets up in the OS keyring when the environment does not set them."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Environment over init values (the file and profile) over defaults."""
+        return (env_settings, init_settings)
+
+    def resolved_cache_path(self) -> Path:
+        """The cache file for this profile."""
+        if self.cache_path is not None:
+            return self.cache_path.expanduser()
+        name = "cache.db" if self.profile == DEFAULT_PROFILE else f"cache-{self.profile}.db"
+        return data_dir() / name
+
+    def secret(self, section: str, name: str) -> SecretStr | None:
+        """A secret from the settings (environment or private file), else the OS keyring."""
+        value = getattr(getattr(self, section), name)
+        if isinstance(value, SecretStr) and value.get_secret_value():
+            return value
+        if not self.use_keyring:
+            return None
+        return keyring_secret(self.profile, section, name)
+
+
+def keyring_secret(profile: str, section: str, name: str) -> SecretStr | None:
+    """A secret stored with `keyring set scimwatch <profile>/<section>.<name>`."""
+    try:
+        import keyring
+        from keyring.errors import KeyringError
+    except ImportError:  # pragma: no cover - keyring is a dependency
+        return None
+    try:
+        value = keyring.get_password(KEYRING_SERVICE, f"{profile}/{section}.{name}")
+    except (KeyringError, RuntimeError, OSError):
+        return None
+    return SecretStr(value) if value else None
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The parsed TOML file, or {} when there is none; refuses secrets in a shared file."""
+    try:
+        text = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as error:
+        raise ConfigError(f"cannot read {path}: {error.strerror}") from error
+    try:
+        document = tomllib.loads(text.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path} is not valid TOML: {error}") from error
+    _refuse_shared_secrets(path, document)
+    return document
+
+
+def _refuse_shared_secrets(path: Path, document: dict[str, Any]) -> None:
+    holders = [document, *document.get("profiles", {}).values()]
+    found = [
+        f"{section}.{name}"
+        for holder in holders
+        if isinstance(holder, dict)
+        for section, name in SECRET_FIELDS
+        if isinstance(holder.get(section), dict) and name in holder[section]
+    ]
+    if not found:
+        return
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise ConfigError(
+            f"{path} holds a secret ({', '.join(sorted(set(found)))}) but is readable by "
+            f"others (mode {mode:04o}). Run `chmod 600 {path}`, or better, move the secret to "
+            "the environment (SCIMWATCH_GRAPH__CLIENT_SECRET, SCIMWATCH_HARNESS__TOKEN) "
+            "or the OS keyring."
+        )
+
+
+def profile_values(document: dict[str, Any], profile: str) -> dict[str, Any]:
+    """The file's top level with the profile's table merged over it."""
+    base = {key: value for key, value in document.items() if key != "profiles"}
+    if profile == DEFAULT_PROFILE:
+        return base
+    profiles = document.get("profiles", {})
+    if profile not in profiles:
+        known = ", ".join(sorted(profiles)) or "none"
+        raise ConfigError(f"no profile {profile!r} in the config file (profiles: {known})")
+    return _deep_merge(base, profiles[profile])
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_settings(profile: str | None = None, path: Path | None = None) -> Settings:
+    """Settings for a profile from the config file and the environment.
+
+    Raises:
+        ConfigError: the file or a value is wrong; the message says what to change.
+    """
+    from pydantic import ValidationError
+
+    chosen = profile or os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE
+    document = read_config_file(path or config_file_path())
+    values = profile_values(document, chosen)
+    values["profile"] = chosen
+    try:
+        return Settings(**values)
+    except ValidationError as error:
+        raise ConfigError(_explain_validation(error)) from None
+
+
+def _explain_validation(error: Any) -> str:
+    lines = ["invalid configuration:"]
+    for problem in error.errors():
+        where = ".".join(str(part) for part in problem["loc"])
+        # Never echo the input: it may be a secret put in the wrong place.
+        lines.append(f"  {where}: {problem['msg']}")
+    return "\n".join(lines)
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """The settings as a plain dict with every secret replaced by a mask."""
+    dumped = settings.model_dump(mode="json")
+    for section, name in SECRET_FIELDS:
+        value = getattr(getattr(settings, section), name)
+        dumped[section][name] = "********" if value is not None else None
+    return dumped
+
+
+CONFIG_TEMPLATE = """\
+# scimwatch configuration. Precedence: environment (SCIMWATCH_SECTION__KEY) > [profiles.NAME]
+# (with --profile NAME) > this top level > defaults.
+# Secrets do not belong here: set SCIMWATCH_GRAPH__CLIENT_SECRET and SCIMWATCH_HARNESS__TOKEN
+# in the environment, or store them in the OS keyring:
+#   keyring set scimwatch default/graph.client_secret
+#   keyring set scimwatch default/harness.token
+# A file that holds a secret anyway must be readable by you alone (chmod 600).
+
+# Extra CA certificates to trust (a TLS-inspecting proxy's). Verification is always on.
+# ca_bundle = "/etc/ssl/certs/corp-proxy.pem"
+# cache_path = "/var/lib/scimwatch/cache.db"
+
+[graph]
+tenant_id = ""        # Entra > Overview > Tenant ID
+client_id = ""        # the app registration scimwatch signs in as
+auth_kind = "client_secret"   # client_secret | certificate | managed_identity | azure_cli
+cloud = "global"      # global | usgov | usgov-dod | china | custom (then login_url, graph_url)
+# certificate_path = "/etc/scimwatch/graph.pem"
+nextgen_sp_id = ""    # Enterprise applications > Harness (NextGen) > Object ID
+firstgen_sp_id = ""   # the FirstGen Harness app's Object ID, if one exists
+
+[harness]
+account_id = ""
+base_url = "https://app.harness.io"   # or app3.harness.io, accounts.harness.io, accounts.eu...
+
+[polling]
+provisioning_seconds = 120
+jobs_seconds = 120
+assignments_seconds = 600
+directory_seconds = 900
+harness_seconds = 300
+
+# [profiles.staging.graph]
+# tenant_id = "..."
+"""

@@ -1,0 +1,1 @@
+"""Reusable widgets of the dashboard; they render cached data only."""
