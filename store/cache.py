@@ -20,10 +20,12 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from store.derived import add_to_cycles, new_events, refresh_object_state
 from store.models import (
     SOURCES,
     Batch,
     PollRun,
+    ProvisioningEvent,
     Record,
     SourceFreshness,
     SourceName,
@@ -226,8 +228,13 @@ class Cache:
         )
         with self._writing() as conn:
             by_type = _group_by_type(batch.records)
+            events = [record for record in batch.records if isinstance(record, ProvisioningEvent)]
+            if events:
+                add_to_cycles(conn, new_events(conn, events))
             for record_type, records in by_type.items():
                 _upsert(conn, record_type, records)
+            if events:
+                refresh_object_state(conn, ((event.job_id, event.source_id) for event in events))
             for snapshot in batch.snapshots:
                 record_type = _record_type_for(snapshot.table)
                 _prune_snapshot(conn, record_type, snapshot.where, by_type.get(record_type, []))
