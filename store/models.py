@@ -7,7 +7,7 @@ all `Cache.save_batch` needs to upsert it.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -385,3 +385,170 @@ class SourceFreshness(BaseModel):
     """Start of the current run of failed polls, None when the last poll succeeded."""
     stale: bool
     """No successful poll within twice the poll interval (or never)."""
+
+
+# --- The health model's answers (computed in store.health) -------------------------------
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+JobState = Literal["healthy", "running", "overdue", "silent", "quarantine", "paused", "not_run"]
+
+
+class JobHealth(_Answer):
+    """One provisioning job with what its schedule and quarantine mean right now."""
+
+    job: SyncJob
+    state: JobState
+    next_expected_at: datetime | None
+    """When the next cycle should start: last end + interval, or the quarantine's next attempt."""
+    overdue_by: timedelta | None
+    """How late the next cycle is, past the grace period."""
+    summary: str
+    """One line an admin can act on."""
+    quarantine_disabled_at: datetime | None = None
+    """When a quarantine that lasts will disable the job (four weeks after it began)."""
+
+
+class CycleSummary(_Answer):
+    """One sync cycle: its span and counts by status and action."""
+
+    job_id: str
+    cycle_id: str
+    started_at: datetime
+    ended_at: datetime
+    events: int
+    succeeded: int
+    failed: int
+    skipped: int
+    warnings: int
+    creates: int
+    updates: int
+    deletes: int
+    disables: int
+    staged_deletes: int
+    other_actions: int
+
+    @property
+    def duration(self) -> timedelta:
+        """From the first to the last event of the cycle."""
+        return self.ended_at - self.started_at
+
+
+class Hint(_Answer):
+    """What to do about a failure, in Harness terms, beside Microsoft's recommendation."""
+
+    title: str
+    what_to_do: str
+    severity: str
+    retried_automatically: bool
+
+
+class PendingRetry(_Answer):
+    """An object whose latest provisioning event failed: Entra will retry it."""
+
+    job_id: str
+    source_id: str
+    source_type: str
+    source_name: str
+    target_id: str
+    action: str
+    attempts: int
+    """Consecutive failed cycles."""
+    first_failure_at: datetime
+    last_failure_at: datetime
+    error_code: str
+    error_category: str
+    reason: str
+    recommended_action: str
+    retry_at: datetime | None
+    retry_at_from: Literal["reason", "next_cycle", "unknown"]
+    escalated: bool
+    """Failed twice or more: retrying alone will not fix it, the admin must act."""
+    escrow_expires_at: datetime
+    """28 days after the first failure Entra stops retrying (the escrow horizon)."""
+    hint: Hint
+
+
+GroupState = Literal[
+    "ok",
+    "not_provisioned",
+    "collision",
+    "native_same_identifier",
+    "native_same_name",
+    "renamed",
+    "unsyncable",
+    "drift",
+    "nested_members",
+    "no_role_binding",
+    "orphan",
+]
+
+
+class GroupMapping(_Answer):
+    """An Entra group in scope (or an orphan Harness group) and what Harness made of it."""
+
+    entra_group_id: str
+    """Empty for an orphan Harness group."""
+    entra_name: str
+    predicted_identifier: str
+    harness_identifier: str
+    """The Harness group actually found, empty when none."""
+    harness_name: str
+    state: GroupState
+    """The most serious of `problems` (ok when there are none)."""
+    problems: tuple[GroupState, ...]
+    detail: str
+    entra_members: tuple[str, ...] = ()
+    """Direct members (what Entra provisions), as emails or names."""
+    harness_members: tuple[str, ...] = ()
+    missing_in_harness: tuple[str, ...] = ()
+    extra_in_harness: tuple[str, ...] = ()
+    nested_only: tuple[str, ...] = ()
+    """Members reached only through nested groups: Entra never provisions them."""
+    pending_error: str = ""
+
+
+SsoConflictKind = Literal["firstgen_unassigned", "unmatched_harness_user", "default_access"]
+
+
+class SsoConflict(_Answer):
+    """A user who cannot sign in, or an assignment that does nothing."""
+
+    kind: SsoConflictKind
+    principal_id: str
+    email: str
+    display_name: str
+    detail: str
+    what_to_do: str
+
+
+class UserLookup(_Answer):
+    """Both sides of one user, and the verdict."""
+
+    query: str
+    entra_user: EntraUser | None
+    assignments: tuple[str, ...]
+    """How the user is assigned to each app: directly or via which groups."""
+    nested_only_groups: tuple[str, ...]
+    latest_events: tuple[ProvisioningEvent, ...]
+    pending: PendingRetry | None
+    harness_user: HarnessUser | None
+    harness_groups: tuple[str, ...]
+    sso_conflicts: tuple[SsoConflict, ...]
+    verdict: str
+    """One line: what is wrong and what to do, or that all is well."""
+
+
+class Overview(_Answer):
+    """Health at a glance."""
+
+    jobs: tuple[JobHealth, ...]
+    last_cycle: CycleSummary | None
+    pending_retries: int
+    escalated_retries: int
+    group_problems: int
+    sso_conflicts: int
+    freshness: tuple[SourceFreshness, ...]

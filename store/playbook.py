@@ -122,6 +122,15 @@ PLAYBOOK: Final[Mapping[str, PlaybookEntry]] = MappingProxyType(
                 "review the matching attribute configuration.",
             ),
             _entry(
+                "group_identifier_invalid",
+                "Group name gives no valid Harness identifier",
+                "Harness refused the identifier it derived from the group's name: empty (no "
+                "Latin letters), a reserved word such as 'org' or 'account', longer than 128 "
+                "characters, or starting with a digit or '$'. Rename the group in Entra; the "
+                "Groups screen shows the identifier each name gives.",
+                "warning",
+            ),
+            _entry(
                 "user_conflict",
                 "User could not be created in Harness",
                 "Harness refused to create the user. Check in Harness whether the user already "
@@ -460,6 +469,10 @@ _CONFLICTING_IDENTIFIER: Final = re.compile(
 _LICENCE_TEXT: Final = re.compile(r"licen[cs]e|user limit", re.IGNORECASE)
 _LAST_ADMIN_TEXT: Final = re.compile(r"last[ _]admin", re.IGNORECASE)
 _GROUP_GONE_TEXT: Final = re.compile(r"Group does not exist")
+# EntityIdentifierValidator messages (harness-api.md §2.5).
+_INVALID_IDENTIFIER_TEXT: Final = re.compile(
+    r"is a keyword, so cannot be used|can only contain alphanumeric, underscore and \$"
+)
 
 _TIMESTAMP: Final = (
     r"(?P<date>\d{4}-\d{2}-\d{2}[T ]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?"
@@ -646,6 +659,8 @@ def _key_from_text(reason: str) -> str | None:
         return "last_admin"
     if _GROUP_GONE_TEXT.search(reason):
         return "group_gone_on_delete"
+    if _INVALID_IDENTIFIER_TEXT.search(reason):
+        return "group_identifier_invalid"
     return None
 
 

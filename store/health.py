@@ -1,0 +1,823 @@
+"""The health model: the answers an admin on call needs, computed from the cache only.
+
+Every screen, `check`, the metrics and the export read these, so they all see the same truth.
+Each function takes an open `sqlite_utils.Database` (from `Cache.reading()`) and, where time
+matters, an explicit `now` so answers are reproducible.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlite_utils import Database
+
+from store import harness_ids, playbook
+from store.cache import parse_time
+from store.models import (
+    CycleSummary,
+    EntraUser,
+    GroupMapping,
+    GroupState,
+    HarnessUser,
+    Hint,
+    JobHealth,
+    JobState,
+    Overview,
+    PendingRetry,
+    ProvisioningEvent,
+    SourceFreshness,
+    SsoConflict,
+    SyncJob,
+    UserLookup,
+)
+
+DEFAULT_ACCESS_ROLE = "00000000-0000-0000-0000-000000000000"
+"""appRoleId of Default Access: Entra never provisions such assignments (graph-api.md 3.8)."""
+
+SILENT_AFTER_INTERVALS = 3
+"""An active job with no execution for this many intervals is silent."""
+
+DEFAULT_INTERVAL = timedelta(minutes=40)
+"""Harness syncs "approximately every 40 minutes" (graph-api.md 3.1)."""
+
+
+def _rows(db: Database, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+    return list(db.query(sql, list(params)))
+
+
+# --- Jobs and cycles ---------------------------------------------------------------------
+
+
+def _job_from_row(row: Mapping[str, Any]) -> SyncJob:
+    values = dict(row)
+    for name, field in SyncJob.model_fields.items():
+        if field.annotation in (bool, bool | None) and values.get(name) is not None:
+            values[name] = bool(values[name])
+        elif "datetime" in str(field.annotation):
+            values[name] = parse_time(values.get(name))
+    return SyncJob(**values)
+
+
+def grace_for(interval: timedelta) -> timedelta:
+    """How late a cycle may be before it is overdue: a quarter interval, at least 10 minutes."""
+    return max(interval / 4, timedelta(minutes=10))
+
+
+def job_health(db: Database, now: datetime) -> list[JobHealth]:
+    """Every provisioning job (NextGen first) with its state and next expected cycle."""
+    jobs = [
+        _job_from_row(row) for row in _rows(db, "SELECT * FROM sync_jobs ORDER BY app DESC, job_id")
+    ]
+    return [_assess_job(job, now) for job in jobs]
+
+
+def _assess_job(job: SyncJob, now: datetime) -> JobHealth:
+    interval = timedelta(seconds=job.interval_seconds or DEFAULT_INTERVAL.total_seconds())
+    last_activity = job.last_ended or job.last_began
+    if job.status_code == "Quarantine":
+        return _quarantined(job, now)
+    if job.status_code in ("Paused", "NotConfigured") or job.schedule_state in (
+        "Paused",
+        "Disabled",
+    ):
+        return JobHealth(
+            job=job,
+            state="paused",
+            next_expected_at=None,
+            overdue_by=None,
+            summary=f"Provisioning is {job.status_code or job.schedule_state}: nothing syncs "
+            "until someone starts the job in Entra.",
+        )
+    if last_activity is None:
+        return JobHealth(
+            job=job,
+            state="not_run",
+            next_expected_at=None,
+            overdue_by=None,
+            summary="The job has not completed a first cycle yet.",
+        )
+    next_expected = last_activity + interval
+    late = now - next_expected
+    state: JobState = "healthy"
+    overdue_by = None
+    summary = f"Next cycle expected {_clock(next_expected)}."
+    if job.last_ended is None or (job.last_began and job.last_began > job.last_ended):
+        state, summary = "running", "A cycle is running."
+    elif now - last_activity > interval * SILENT_AFTER_INTERVALS:
+        state, overdue_by = "silent", late
+        summary = (
+            f"Active, yet no cycle for {_span(now - last_activity)} "
+            f"({SILENT_AFTER_INTERVALS}+ intervals): check the job in Entra."
+        )
+    elif late > grace_for(interval):
+        state, overdue_by = "overdue", late
+        summary = f"Next cycle is {_span(late)} late (expected {_clock(next_expected)})."
+    return JobHealth(
+        job=job,
+        state=state,
+        next_expected_at=next_expected,
+        overdue_by=overdue_by,
+        summary=summary,
+    )
+
+
+def _quarantined(job: SyncJob, now: datetime) -> JobHealth:
+    began = job.quarantine_series_began or job.quarantine_current_began or now
+    disabled_at = playbook.quarantine_disabled_at(began)
+    next_attempt = playbook.quarantine_next_attempt(began, now, job.quarantine_next_attempt)
+    reason = job.quarantine_reason or "Unknown"
+    meaning = _QUARANTINE_MEANING.get(reason, "Entra put the job in quarantine.")
+    return JobHealth(
+        job=job,
+        state="quarantine",
+        next_expected_at=next_attempt,
+        overdue_by=None,
+        summary=(
+            f"QUARANTINE ({reason}) since {_clock(began)}: {meaning} "
+            + (
+                f"Entra retries with backoff (next {_clock(next_attempt)}) and disables the "
+                f"job on {disabled_at:%Y-%m-%d} if it stays."
+                if next_attempt
+                else "Four weeks have passed: Entra has disabled the job."
+            )
+        ),
+        quarantine_disabled_at=disabled_at,
+    )
+
+
+# graph-api.md 2.7 and 3.3: what each quarantine reason means.
+_QUARANTINE_MEANING = {
+    "EncounteredQuarantineException": "Harness refused the credentials: the SCIM token is "
+    "invalid or expired. Put a new Harness token in the Entra app's provisioning settings.",
+    "EncounteredEscrowProportionThreshold": "over 40% of provisioning operations failed. Fix "
+    "the failures pending retry, then restart provisioning.",
+    "EncounteredTotalEscrowThreshold": "too many failures in total. Fix the failures pending "
+    "retry, then restart provisioning.",
+    "EncounteredBaseEscrowThreshold": "the failure count passed the base threshold. Fix the "
+    "failures pending retry, then restart provisioning.",
+    "TooManyDeletes": "a cycle would delete or disable more than the accidental-deletion "
+    "threshold. Review the staged deletes, then allow them or fix the scope.",
+    "QuarantinedOnDemand": "Microsoft quarantined the job after detecting an issue with the "
+    "app. Check the Entra provisioning logs and service health.",
+    "IngestionInterrupted": "ingestion was interrupted. Restart provisioning.",
+}
+
+
+def _clock(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _span(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 120:
+        return f"{minutes} min"
+    if minutes < 48 * 60:
+        return f"{minutes // 60} h {minutes % 60} min"
+    return f"{minutes // (24 * 60)} days"
+
+
+def _cycle_from_row(row: Mapping[str, Any]) -> CycleSummary:
+    values = dict(row)
+    values["started_at"] = parse_time(row["started_at"])
+    values["ended_at"] = parse_time(row["ended_at"])
+    return CycleSummary(**values)
+
+
+def recent_cycles(
+    db: Database, limit: int = 100, before: tuple[str, str] | None = None
+) -> list[CycleSummary]:
+    """Cycles newest first; `before` = (ended_at text, cycle_id) of the last row seen (keyset)."""
+    if before is None:
+        rows = _rows(
+            db, "SELECT * FROM cycles ORDER BY ended_at DESC, cycle_id DESC LIMIT ?", [limit]
+        )
+    else:
+        rows = _rows(
+            db,
+            "SELECT * FROM cycles WHERE (ended_at, cycle_id) < (?, ?)"
+            " ORDER BY ended_at DESC, cycle_id DESC LIMIT ?",
+            [*before, limit],
+        )
+    return [_cycle_from_row(row) for row in rows]
+
+
+def _event_from_row(row: Mapping[str, Any]) -> ProvisioningEvent:
+    values = dict(row)
+    values["activity_at"] = parse_time(row["activity_at"])
+    return ProvisioningEvent(**values)
+
+
+def cycle_events(
+    db: Database, job_id: str, cycle_id: str, limit: int = 500
+) -> list[ProvisioningEvent]:
+    """The events of one cycle, failures first, then newest first."""
+    rows = _rows(
+        db,
+        "SELECT * FROM provisioning_events WHERE job_id = ? AND cycle_id = ?"
+        " ORDER BY status = 'failure' DESC, activity_at DESC LIMIT ?",
+        [job_id, cycle_id, limit],
+    )
+    return [_event_from_row(row) for row in rows]
+
+
+def recent_events(
+    db: Database,
+    limit: int = 200,
+    before: tuple[str, str] | None = None,
+    status: str | None = None,
+    text: str | None = None,
+) -> list[ProvisioningEvent]:
+    """The provisioning log newest first, keyset-paged, optionally filtered.
+
+    `text` matches identity names and ids, error codes and cycle ids as a plain substring
+    (a bound parameter: never SQL).
+    """
+    conditions: list[str] = []
+    params: list[Any] = []
+    if before is not None:
+        conditions.append("(activity_at, id) < (?, ?)")
+        params += list(before)
+    if status:
+        conditions.append("status = ?")
+        params.append(status)
+    if text:
+        like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        conditions.append(
+            "("
+            + " OR ".join(
+                f"{column} LIKE ? ESCAPE '\\'"
+                for column in ("source_name", "source_id", "target_id", "error_code", "cycle_id")
+            )
+            + ")"
+        )
+        params += [like] * 5
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    rows = _rows(
+        db,
+        f"SELECT * FROM provisioning_events {where} ORDER BY activity_at DESC, id DESC LIMIT ?",
+        [*params, limit],
+    )
+    return [_event_from_row(row) for row in rows]
+
+
+def event_by_id(db: Database, event_id: str) -> ProvisioningEvent | None:
+    """One event, with its compressed detail."""
+    rows = _rows(db, "SELECT * FROM provisioning_events WHERE id = ?", [event_id])
+    return _event_from_row(rows[0]) if rows else None
+
+
+# --- Failures pending retry --------------------------------------------------------------
+
+
+def pending_retries(db: Database, now: datetime, limit: int = 1000) -> list[PendingRetry]:
+    """Objects whose latest event failed, escalated and oldest first."""
+    jobs = {job.job.job_id: job for job in job_health(db, now)}
+    rows = _rows(
+        db,
+        "SELECT * FROM object_state WHERE latest_status = 'failure'"
+        " ORDER BY failed_cycles >= 2 DESC, first_failure_at LIMIT ?",
+        [limit],
+    )
+    return [_pending_from_row(row, jobs.get(row["job_id"])) for row in rows]
+
+
+def pending_retry_for(db: Database, source_id: str, now: datetime) -> PendingRetry | None:
+    """The pending failure of one object, if its latest event failed."""
+    jobs = {job.job.job_id: job for job in job_health(db, now)}
+    rows = _rows(
+        db,
+        "SELECT * FROM object_state WHERE source_id = ? AND latest_status = 'failure'"
+        " ORDER BY latest_at DESC LIMIT 1",
+        [source_id],
+    )
+    return _pending_from_row(rows[0], jobs.get(rows[0]["job_id"])) if rows else None
+
+
+def _pending_from_row(row: Mapping[str, Any], job: JobHealth | None) -> PendingRetry:
+    last_failure = parse_time(row["latest_at"]) or datetime.now(UTC)
+    first_failure = parse_time(row["first_failure_at"]) or last_failure
+    retry_at = playbook.parse_retry_time(row["reason"], last_failure)
+    retry_from: Any = "reason"
+    if retry_at is None:
+        retry_at = job.next_expected_at if job else None
+        retry_from = "next_cycle" if retry_at else "unknown"
+    entry = playbook.playbook_for(
+        row["error_code"],
+        row["error_category"],
+        row["source_type"],
+        row["reason"],
+        row["recommended_action"],
+    )
+    return PendingRetry(
+        job_id=row["job_id"],
+        source_id=row["source_id"],
+        source_type=row["source_type"],
+        source_name=row["source_name"],
+        target_id=row["target_id"],
+        action=row["latest_action"],
+        attempts=row["failed_cycles"],
+        first_failure_at=first_failure,
+        last_failure_at=last_failure,
+        error_code=row["error_code"],
+        error_category=row["error_category"],
+        reason=row["reason"],
+        recommended_action=row["recommended_action"],
+        retry_at=retry_at,
+        retry_at_from=retry_from,
+        escalated=playbook.is_escalated(row["failed_cycles"]),
+        escrow_expires_at=playbook.escrow_expires_at(first_failure),
+        hint=Hint(
+            title=entry.title,
+            what_to_do=entry.what_to_do,
+            severity=entry.severity,
+            retried_automatically=entry.retried_automatically,
+        ),
+    )
+
+
+def pending_counts(db: Database) -> tuple[int, int]:
+    """(pending, escalated) failures: cheap counts for the overview and `check`."""
+    row = _rows(
+        db,
+        "SELECT count(*) AS pending, coalesce(sum(failed_cycles >= 2), 0) AS escalated"
+        " FROM object_state WHERE latest_status = 'failure'",
+    )[0]
+    return int(row["pending"]), int(row["escalated"])
+
+
+# --- Who is assigned ---------------------------------------------------------------------
+
+
+class _Directory:
+    """The Entra and Harness sides loaded once for the mapping and SSO answers."""
+
+    def __init__(self, db: Database) -> None:
+        self.users = {row["id"]: row for row in _rows(db, "SELECT * FROM entra_users")}
+        self.groups = {row["id"]: row for row in _rows(db, "SELECT * FROM entra_groups")}
+        self.assignments = _rows(db, "SELECT * FROM app_role_assignments")
+        self.members: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for row in _rows(db, "SELECT * FROM entra_memberships"):
+            self.members[row["group_id"]].append(row)
+        self.harness_users = {row["id"]: row for row in _rows(db, "SELECT * FROM harness_users")}
+        self.harness_by_email = {
+            row["email"].lower(): row for row in self.harness_users.values() if row["email"]
+        }
+        self.harness_groups = _rows(
+            db, "SELECT * FROM harness_groups WHERE scope = 'account' AND harness_managed = 0"
+        )
+        self.harness_members: dict[str, set[str]] = defaultdict(set)
+        for row in _rows(db, "SELECT * FROM harness_group_members WHERE scope = 'account'"):
+            self.harness_members[row["group_identifier"]].add(row["user_id"])
+        self.bound = {
+            row["principal_identifier"]
+            for row in _rows(
+                db,
+                "SELECT principal_identifier FROM harness_role_assignments"
+                " WHERE principal_type = 'USER_GROUP' AND disabled = 0",
+            )
+        }
+        self.group_targets = {
+            row["source_id"]: row
+            for row in _rows(db, "SELECT * FROM object_state WHERE source_type = 'Group'")
+        }
+
+    def email_of(self, user_id: str) -> str:
+        user = self.users.get(user_id)
+        if not user:
+            return ""
+        return str(user["mail"] or user["user_principal_name"]).lower()
+
+    def label_of(self, user_id: str) -> str:
+        return self.email_of(user_id) or user_id
+
+    def assigned(self, app: str, principal_type: str, *, provisioned: bool) -> list[dict[str, Any]]:
+        return [
+            row
+            for row in self.assignments
+            if row["app"] == app
+            and row["principal_type"] == principal_type
+            and (not provisioned or row["app_role_id"] != DEFAULT_ACCESS_ROLE)
+        ]
+
+    def direct_users(self, group_id: str) -> list[str]:
+        return [
+            row["member_id"]
+            for row in self.members.get(group_id, [])
+            if row["direct"] and row["member_type"] == "user"
+        ]
+
+    def nested_users(self, group_id: str) -> list[str]:
+        return [
+            row["member_id"]
+            for row in self.members.get(group_id, [])
+            if not row["direct"] and row["member_type"] == "user"
+        ]
+
+    def users_in_scope(self, app: str) -> dict[str, str]:
+        """Users Entra provisions for an app: user id -> how (directly or via a group)."""
+        scope: dict[str, str] = {}
+        for row in self.assigned(app, "User", provisioned=True):
+            scope[row["principal_id"]] = "directly"
+        for row in self.assigned(app, "Group", provisioned=True):
+            name = row["principal_name"] or row["principal_id"]
+            for user_id in self.direct_users(row["principal_id"]):
+                scope.setdefault(user_id, f"via group {name}")
+        return scope
+
+    def firstgen_present(self) -> bool:
+        return any(row["app"] == "firstgen" for row in self.assignments)
+
+
+# --- Group / ID mappings -----------------------------------------------------------------
+
+_STATE_ORDER: tuple[GroupState, ...] = (
+    "unsyncable",
+    "collision",
+    "native_same_identifier",
+    "not_provisioned",
+    "native_same_name",
+    "no_role_binding",
+    "drift",
+    "renamed",
+    "nested_members",
+    "orphan",
+)
+
+
+def group_mappings(db: Database) -> list[GroupMapping]:
+    """Every Entra group assigned to the NextGen app, then orphan Harness SCIM groups."""
+    directory = _Directory(db)
+    assigned = directory.assigned("nextgen", "Group", provisioned=True)
+    names = {
+        row["principal_id"]: (
+            directory.groups.get(row["principal_id"], {}).get("display_name")
+            or row["principal_name"]
+        )
+        for row in assigned
+    }
+    predicted = {group_id: harness_ids.harness_identifier(name) for group_id, name in names.items()}
+    claims: dict[str, list[str]] = defaultdict(list)
+    for group_id, identifier in predicted.items():
+        if identifier:
+            claims[identifier].append(group_id)
+    by_identifier = {row["identifier"]: row for row in directory.harness_groups}
+    matched: set[str] = set()
+    mappings = []
+    for group_id, name in sorted(names.items(), key=lambda item: str(item[1]).lower()):
+        mapping = _map_group(
+            directory, group_id, str(name), predicted[group_id], claims, by_identifier
+        )
+        matched.add(mapping.harness_identifier)
+        mappings.append(mapping)
+    mappings += [
+        _orphan(row)
+        for row in directory.harness_groups
+        if row["externally_managed"] and row["identifier"] not in matched
+    ]
+    return mappings
+
+
+def _map_group(
+    directory: _Directory,
+    group_id: str,
+    name: str,
+    identifier: str,
+    claims: Mapping[str, list[str]],
+    by_identifier: Mapping[str, dict[str, Any]],
+) -> GroupMapping:
+    problems: list[GroupState] = []
+    details: list[str] = []
+    state = directory.group_targets.get(group_id)
+    target = state["target_id"] if state else ""
+    harness = by_identifier.get(target) if target else None
+    if harness is None and identifier in by_identifier:
+        candidate = by_identifier[identifier]
+        if candidate["externally_managed"] or not target:
+            harness = candidate if candidate["externally_managed"] else None
+    if harness is None:
+        harness = _by_historical_identifier(name, by_identifier)
+    syncable = harness_ids.check_syncable(name)
+    if not syncable.ok:
+        problems.append("unsyncable")
+        details.append(syncable.explanation)
+    if identifier and len(claims.get(identifier, [])) > 1:
+        problems.append("collision")
+        others = [other for other in claims[identifier] if other != group_id]
+        details.append(f"{len(others) + 1} Entra groups derive the identifier {identifier!r}")
+    native = by_identifier.get(identifier)
+    if native is not None and not native["externally_managed"] and harness is not native:
+        problems.append("native_same_identifier")
+        details.append(
+            f"a native Harness group already has the identifier {identifier!r}: creating the "
+            "SCIM group fails (409) or, on newer Harness, takes the native group over"
+        )
+    same_name = [
+        row
+        for row in directory.harness_groups
+        if row["name"] == name and not row["externally_managed"] and row is not native
+    ]
+    if same_name:
+        problems.append("native_same_name")
+        details.append(
+            f"a native Harness group is also named {name!r} ({same_name[0]['identifier']}): "
+            "Harness keeps both, which confuses people assigning roles"
+        )
+    pending = ""
+    if state and state["latest_status"] == "failure":
+        pending = f"{state['error_code'] or 'failure'}: {state['reason']}"[:300]
+    if harness is None:
+        problems.append("not_provisioned")
+        details.append(
+            "no Harness group found" + (f"; pending failure {pending}" if pending else "")
+        )
+    entra_members = sorted(directory.label_of(user) for user in directory.direct_users(group_id))
+    nested = sorted(directory.label_of(user) for user in directory.nested_users(group_id))
+    harness_members: list[str] = []
+    missing: list[str] = []
+    extra: list[str] = []
+    if harness is not None:
+        if harness["name"] != name:
+            problems.append("renamed")
+            details.append(
+                f"renamed in Entra: Harness keeps the identifier {harness['identifier']!r} "
+                f"and shows {harness['name']!r}"
+            )
+        if harness["identifier"] not in directory.bound:
+            problems.append("no_role_binding")
+            details.append(
+                "no role is bound to this Harness group: its members get no permissions "
+                "(roles are never managed from Entra)"
+            )
+        harness_members = sorted(
+            str(directory.harness_users.get(user, {}).get("email") or user).lower()
+            for user in directory.harness_members.get(harness["identifier"], set())
+        )
+        missing = sorted(set(entra_members) - set(harness_members))
+        extra = sorted(set(harness_members) - set(entra_members))
+        if missing or extra:
+            problems.append("drift")
+            details.append(
+                f"{len(missing)} Entra member(s) missing in Harness, {len(extra)} extra in Harness"
+            )
+    if nested:
+        problems.append("nested_members")
+        details.append(f"{len(nested)} member(s) only through nested groups: never provisioned")
+    return GroupMapping(
+        entra_group_id=group_id,
+        entra_name=name,
+        predicted_identifier=identifier,
+        harness_identifier=harness["identifier"] if harness else "",
+        harness_name=harness["name"] if harness else "",
+        state=_worst(problems),
+        problems=tuple(problems),
+        detail="; ".join(details) or "in sync",
+        entra_members=tuple(entra_members),
+        harness_members=tuple(harness_members),
+        missing_in_harness=tuple(missing),
+        extra_in_harness=tuple(extra),
+        nested_only=tuple(nested),
+        pending_error=pending,
+    )
+
+
+def _by_historical_identifier(
+    name: str, by_identifier: Mapping[str, dict[str, Any]]
+) -> dict[str, Any] | None:
+    for candidate in harness_ids.candidate_identifiers(name):
+        row = by_identifier.get(candidate.identifier)
+        if row is not None and row["externally_managed"]:
+            return row
+    return None
+
+
+def _worst(problems: list[GroupState]) -> GroupState:
+    for state in _STATE_ORDER:
+        if state in problems:
+            return state
+    return "ok"
+
+
+def _orphan(row: Mapping[str, Any]) -> GroupMapping:
+    return GroupMapping(
+        entra_group_id="",
+        entra_name="",
+        predicted_identifier="",
+        harness_identifier=row["identifier"],
+        harness_name=row["name"],
+        state="orphan",
+        problems=("orphan",),
+        detail="a SCIM-managed Harness group that matches no Entra group assigned to the app "
+        "(unassigned, deleted, or provisioned by another app)",
+    )
+
+
+# --- SSO conflicts -----------------------------------------------------------------------
+
+
+def sso_conflicts(db: Database) -> list[SsoConflict]:
+    """Users who cannot sign in, Harness users Entra does not know, Default Access assignments."""
+    directory = _Directory(db)
+    conflicts: list[SsoConflict] = []
+    nextgen_scope = directory.users_in_scope("nextgen")
+    if directory.firstgen_present():
+        firstgen_scope = directory.users_in_scope("firstgen")
+        for user_id, how in sorted(
+            nextgen_scope.items(), key=lambda item: directory.label_of(item[0])
+        ):
+            if user_id in firstgen_scope:
+                continue
+            email = directory.email_of(user_id)
+            if email and email not in directory.harness_by_email:
+                continue  # not in Harness yet: nothing to sign in to
+            conflicts.append(
+                SsoConflict(
+                    kind="firstgen_unassigned",
+                    principal_id=user_id,
+                    email=email,
+                    display_name=str(directory.users.get(user_id, {}).get("display_name", "")),
+                    detail=f"provisioned through the NextGen app ({how}) but not assigned to "
+                    "the FirstGen app, which Harness signs users in through: sign-in fails",
+                    what_to_do="Assign the user (or a group they are a direct member of) to "
+                    "the FirstGen Harness app in Entra, or move Harness SAML sign-in to the "
+                    "NextGen app and retire the FirstGen one.",
+                )
+            )
+    known_emails = {directory.email_of(user_id) for user_id in nextgen_scope}
+    for user in sorted(directory.harness_users.values(), key=lambda row: str(row["email"])):
+        email = str(user["email"]).lower()
+        if user["in_scim"] and email and email not in known_emails:
+            conflicts.append(
+                SsoConflict(
+                    kind="unmatched_harness_user",
+                    principal_id=user["id"],
+                    email=email,
+                    display_name=user["name"],
+                    detail="a SCIM user in Harness whose email matches no user assigned to the "
+                    "NextGen app in Entra",
+                    what_to_do="If they should have access, assign them in Entra; otherwise "
+                    "remove them in Harness (Entra no longer manages them).",
+                )
+            )
+    for row in directory.assignments:
+        if row["app_role_id"] == DEFAULT_ACCESS_ROLE:
+            conflicts.append(
+                SsoConflict(
+                    kind="default_access",
+                    principal_id=row["principal_id"],
+                    email=directory.email_of(row["principal_id"]),
+                    display_name=row["principal_name"],
+                    detail=f"assigned to the {row['app']} app with Default Access: Entra never "
+                    "provisions such assignments",
+                    what_to_do="Edit the assignment in Entra and pick the app's User role.",
+                )
+            )
+    return conflicts
+
+
+# --- User lookup -------------------------------------------------------------------------
+
+
+def lookup_user(db: Database, query: str, now: datetime) -> UserLookup:
+    """Both sides of one user, by UPN, email or object id (case-insensitive)."""
+    needle = query.strip()
+    rows = _rows(
+        db,
+        "SELECT * FROM entra_users WHERE id = ? OR user_principal_name = ? COLLATE NOCASE"
+        " OR mail = ? COLLATE NOCASE LIMIT 1",
+        [needle, needle, needle],
+    )
+    entra = _entra_user(rows[0]) if rows else None
+    email = (entra.mail or entra.user_principal_name if entra else needle).lower()
+    harness_rows = _rows(
+        db, "SELECT * FROM harness_users WHERE email = ? COLLATE NOCASE LIMIT 1", [email]
+    )
+    harness = _harness_user(harness_rows[0]) if harness_rows else None
+    directory = _Directory(db)
+    assignments: list[str] = []
+    nested_groups: list[str] = []
+    if entra is not None:
+        for app in ("nextgen", "firstgen"):
+            how = directory.users_in_scope(app).get(entra.id)
+            if how:
+                assignments.append(f"{app}: {how}")
+        for group_id, members in directory.members.items():
+            if any(m["member_id"] == entra.id and not m["direct"] for m in members):
+                nested_groups.append(
+                    str(directory.groups.get(group_id, {}).get("display_name") or group_id)
+                )
+    events = (
+        [
+            _event_from_row(row)
+            for row in _rows(
+                db,
+                "SELECT * FROM provisioning_events WHERE source_id = ?"
+                " ORDER BY activity_at DESC LIMIT 10",
+                [entra.id],
+            )
+        ]
+        if entra
+        else []
+    )
+    pending = pending_retry_for(db, entra.id, now) if entra else None
+    harness_groups = (
+        sorted(
+            row["group_identifier"]
+            for row in _rows(
+                db,
+                "SELECT group_identifier FROM harness_group_members WHERE user_id = ?",
+                [harness.id],
+            )
+        )
+        if harness
+        else []
+    )
+    conflicts = [
+        conflict
+        for conflict in sso_conflicts(db)
+        if (entra and conflict.principal_id == entra.id)
+        or (harness and conflict.principal_id == harness.id)
+    ]
+    verdict = _verdict(entra, harness, assignments, nested_groups, pending, conflicts)
+    return UserLookup(
+        query=query,
+        entra_user=entra,
+        assignments=tuple(assignments),
+        nested_only_groups=tuple(sorted(nested_groups)),
+        latest_events=tuple(events),
+        pending=pending,
+        harness_user=harness,
+        harness_groups=tuple(harness_groups),
+        sso_conflicts=tuple(conflicts),
+        verdict=verdict,
+    )
+
+
+def _entra_user(row: Mapping[str, Any]) -> EntraUser:
+    values = dict(row)
+    if values["account_enabled"] is not None:
+        values["account_enabled"] = bool(values["account_enabled"])
+    return EntraUser(**values)
+
+
+def _harness_user(row: Mapping[str, Any]) -> HarnessUser:
+    values = dict(row)
+    for name in ("in_scim", "in_ng"):
+        values[name] = bool(values[name])
+    if values["active"] is not None:
+        values["active"] = bool(values["active"])
+    return HarnessUser(**values)
+
+
+def _verdict(
+    entra: EntraUser | None,
+    harness: HarnessUser | None,
+    assignments: list[str],
+    nested_groups: list[str],
+    pending: PendingRetry | None,
+    conflicts: list[SsoConflict],
+) -> str:
+    if entra is None and harness is None:
+        return "No such user in the cache on either side."
+    if entra is None:
+        return (
+            "In Harness but unknown to Entra's assignments: "
+            "remove them in Harness or assign them in Entra."
+        )
+    if not any(line.startswith("nextgen") for line in assignments):
+        if nested_groups:
+            return (
+                f"Only in nested group(s) {', '.join(nested_groups)}: Entra never provisions "
+                "nested members. Assign the user or a group they are a direct member of."
+            )
+        return (
+            "Not assigned to the NextGen Harness app: "
+            "assign the user or one of their groups in Entra."
+        )
+    if pending is not None:
+        return f"Provisioning fails ({pending.error_code or 'error'}): {pending.hint.what_to_do}"
+    if harness is None:
+        return "Assigned, not in Harness yet: it should arrive with the next cycle."
+    if conflicts:
+        return conflicts[0].what_to_do
+    return "All good: assigned, provisioned, and able to sign in."
+
+
+# --- Overview ----------------------------------------------------------------------------
+
+
+def overview(db: Database, now: datetime, freshness: Iterable[SourceFreshness]) -> Overview:
+    """Health at a glance, every number leading to its screen."""
+    cycles = recent_cycles(db, limit=1)
+    pending, escalated = pending_counts(db)
+    return Overview(
+        jobs=tuple(job_health(db, now)),
+        last_cycle=cycles[0] if cycles else None,
+        pending_retries=pending,
+        escalated_retries=escalated,
+        group_problems=sum(1 for mapping in group_mappings(db) if mapping.state != "ok"),
+        sso_conflicts=len(sso_conflicts(db)),
+        freshness=tuple(freshness),
+    )
