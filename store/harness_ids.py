@@ -259,7 +259,7 @@ def _hash_suffixed_identifier(display_name: str, legacy_identifier: str) -> str:
     trimmed = _java_trim(display_name)
     if not trimmed or not _java_is_digit(trimmed[0]):
         return legacy_identifier
-    if display_name == legacy_identifier:
+    if display_name == legacy_identifier:  # pragma: no cover - unreachable, kept as in the Java
         return legacy_identifier
     short_hash = hashlib.sha256(_java_utf8(display_name)).hexdigest()[:_HASH_LENGTH]
     return f"{legacy_identifier[:_HASH_PREFIX_MAX_LENGTH]}_{short_hash}"

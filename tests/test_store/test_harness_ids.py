@@ -401,3 +401,18 @@ def test_candidates_are_distinct_non_empty_and_include_the_current_identifier(di
         for c in candidates
         for rule in c.rules
     )
+
+
+def test_old_rules_can_produce_identifiers_harness_now_rejects():
+    """Before 2023-11 the name was only substituted, so spaces or slashes could remain (§2.3)."""
+    assert check_syncable("Dev Team", "verbatim").problem == "invalid"
+    assert "contains characters" in check_syncable("Ops/SRE", "underscore_dot").explanation
+    assert check_syncable("Dev Team", "underscore_dot_dash_space").ok
+
+
+def test_candidates_restricted_to_given_rules():
+    candidates = candidate_identifiers("example-group", rules=["ui_format_bare", "verbatim"])
+    assert [(c.identifier, c.rules) for c in candidates] == [
+        ("examplegroup", ("ui_format_bare",)),
+        ("example-group", ("verbatim",)),
+    ]
