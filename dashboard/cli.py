@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from dashboard.settings import Settings
 
 EXIT_NOT_READY = 2
@@ -29,14 +31,14 @@ def _not_ready(what: str, issue: int) -> NoReturn:
     _fail(f"{what} is not built yet (tracked in issue {issue}).")
 
 
-def _settings(ctx: click.Context) -> Settings:
+def _settings(ctx: click.Context, exit_code: int = EXIT_NOT_READY) -> Settings:
     from dashboard.settings import ConfigError, load_settings
 
     profile = ctx.find_root().params.get("profile")
     try:
         return load_settings(profile)
     except ConfigError as error:
-        _fail(str(error))
+        _fail(str(error), exit_code)
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -74,17 +76,121 @@ def collect(once: bool, log_format: str) -> None:
 
 
 @main.command()
-def check() -> None:
-    """Health check for monitoring: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."""
-    click.echo("UNKNOWN - scimwatch check is not built yet (issue 7)")
-    sys.exit(3)
+@click.option(
+    "--json", "as_json", is_flag=True, help="One JSON document instead of the plugin line."
+)
+@click.option(
+    "--failing-critical-minutes",
+    default=60,
+    show_default=True,
+    help="A source failing this long is CRITICAL (shorter: WARNING).",
+)
+@click.option(
+    "--escalated-critical",
+    default=25,
+    show_default=True,
+    help="Escalated failures (2+ failed cycles) that make it CRITICAL (1+: WARNING).",
+)
+@click.pass_context
+def check(
+    ctx: click.Context, as_json: bool, failing_critical_minutes: int, escalated_critical: int
+) -> None:
+    """Health check for monitoring: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+
+    Prints one Nagios plugin line with performance data; see the README for the rules.
+    """
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    from dashboard.settings import source_intervals
+    from store.cache import Cache, CacheError
+    from store.check import Status, Thresholds, evaluate
+
+    settings = _settings(ctx, exit_code=Status.UNKNOWN)
+    try:
+        cache = Cache.open_reader(settings.resolved_cache_path())
+    except CacheError as error:
+        click.echo(f"SCIMWATCH UNKNOWN - {error}")
+        sys.exit(Status.UNKNOWN)
+    now = datetime.now(UTC)
+    thresholds = Thresholds(
+        source_failing_critical=timedelta(minutes=failing_critical_minutes),
+        escalated_critical=escalated_critical,
+    )
+    try:
+        freshness = cache.freshness(now, source_intervals(settings.polling))
+        with cache.reading() as db:
+            result = evaluate(db, now, freshness, thresholds)
+    except Exception as error:  # a monitoring check must answer UNKNOWN, never crash
+        click.echo(f"SCIMWATCH UNKNOWN - cannot read the cache: {type(error).__name__}: {error}")
+        sys.exit(Status.UNKNOWN)
+    if as_json:
+        click.echo(json.dumps(result.model_dump(mode="json"), indent=2))
+    else:
+        click.echo(result.summary_line())
+        for finding in result.findings:
+            click.echo(f"{finding.status.name}: {finding.message}")
+    sys.exit(result.status)
 
 
 @main.command()
 @click.argument("path", type=click.Path(path_type=Path))
-def export(path: Path) -> None:
-    """Write a consistent snapshot of the cache to PATH for ad-hoc SQL."""
-    _not_ready("`scimwatch export`", 7)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["sqlite", "csv", "json", "ndjson"]),
+    default="sqlite",
+    show_default=True,
+)
+@click.option("--view", help="With csv/json/ndjson: the view or table to export.")
+@click.option("--since", help="Only rows at or after this ISO 8601 time (events, cycles, polls).")
+@click.option("--force", is_flag=True, help="Replace PATH if it exists (never a symlink).")
+@click.pass_context
+def export(
+    ctx: click.Context, path: Path, fmt: str, view: str | None, since: str | None, force: bool
+) -> None:
+    """Write a consistent snapshot of the cache to PATH for ad-hoc SQL.
+
+    The SQLite snapshot holds every cache table plus the health answers as health_* tables.
+    """
+    from datetime import UTC, datetime
+
+    from store.export import (
+        ExportError,
+        ensure_readable_cache,
+        export_sqlite,
+        view_rows,
+        write_rows,
+    )
+
+    settings = _settings(ctx)
+    now = datetime.now(UTC)
+    try:
+        cache = ensure_readable_cache(settings.resolved_cache_path())
+        if fmt == "sqlite":
+            if view or since:
+                _fail("--view and --since go with --format csv, json or ndjson")
+            written = export_sqlite(cache, path, now, overwrite=force)
+        else:
+            if not view:
+                _fail("--format csv/json/ndjson needs --view NAME")
+            rows = view_rows(cache, view, now, _parse_since(since))
+            written = write_rows(rows, path, fmt, overwrite=force)  # type: ignore[arg-type]
+    except ExportError as error:
+        _fail(str(error))
+    click.echo(f"wrote {written}")
+
+
+def _parse_since(since: str | None) -> datetime | None:
+    from datetime import UTC, datetime
+
+    if since is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(since.replace("Z", "+00:00"))
+    except ValueError:
+        _fail(f"--since {since!r} is not an ISO 8601 time")
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @main.command()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import stat
 import tomllib
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,6 +21,8 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+
+from store.models import SourceName
 
 APP_NAME = "scimwatch"
 DEFAULT_PROFILE = "default"
@@ -351,3 +354,18 @@ harness_seconds = 300
 # [profiles.staging.graph]
 # tenant_id = "..."
 """
+
+
+def source_intervals(polling: PollingSettings) -> dict[SourceName, timedelta]:
+    """How often each source is polled, for freshness (stale = older than twice this)."""
+    seconds: dict[SourceName, int] = {
+        "graph.provisioning": polling.provisioning_seconds,
+        "graph.jobs": polling.jobs_seconds,
+        "graph.assignments": polling.assignments_seconds,
+        "graph.directory": polling.directory_seconds,
+        "harness.scim": polling.harness_seconds,
+        "harness.ng": polling.harness_seconds,
+        "harness.sso": polling.harness_seconds,
+        "harness.roles": polling.harness_seconds,
+    }
+    return {source: timedelta(seconds=value) for source, value in seconds.items()}
