@@ -1,0 +1,326 @@
+"""What the collectors need to know, filled in by the CLI from settings, and the factory.
+
+Collectors never read settings themselves (STYLE.md B7): `dashboard/cli.py` builds these plain
+models and calls `build_collectors`, which creates the HTTP clients and every collector.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import ssl
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+import certifi
+import httpx
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+from collectors.base import Collector, register_secret
+from store.models import AppName, SourceName
+
+AuthKind = Literal["client_secret", "certificate", "managed_identity", "azure_cli"]
+
+
+class GraphConnection(BaseModel):
+    """How to reach Microsoft Graph for one Entra tenant."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tenant_id: str
+    client_id: str
+    auth_kind: AuthKind = "client_secret"
+    client_secret: SecretStr | None = None
+    certificate_path: Path | None = None
+    certificate_password: SecretStr | None = None
+    login_url: str = "https://login.microsoftonline.com"
+    """The Entra authority host of the cloud (reference/graph-api.md section 5.5)."""
+    graph_url: str = "https://graph.microsoft.com"
+    """The Graph service root of the cloud, without the version segment."""
+    nextgen_sp_id: str
+    """Object id of the service principal of the Harness NextGen enterprise app."""
+    firstgen_sp_id: str | None = None
+    """Object id of the FirstGen app's service principal, when there is one."""
+    ca_bundle: Path | None = None
+    """Extra trust anchors (PEM), e.g. a TLS-inspecting proxy's CA; certifi's otherwise."""
+
+    @property
+    def apps(self) -> dict[AppName, str]:
+        """Service principal object id per configured app."""
+        apps: dict[AppName, str] = {"nextgen": self.nextgen_sp_id}
+        if self.firstgen_sp_id:
+            apps["firstgen"] = self.firstgen_sp_id
+        return apps
+
+    @property
+    def api_root(self) -> str:
+        """The Graph v1.0 root every request is relative to."""
+        return self.graph_url.rstrip("/") + "/v1.0"
+
+    @property
+    def scope(self) -> str:
+        """The .default scope of this cloud's Graph (national clouds use their own host)."""
+        return self.graph_url.rstrip("/") + "/.default"
+
+
+class HarnessConnection(BaseModel):
+    """How to reach one Harness account.
+
+    `base_url` is the gateway root (``https://app.harness.io/gateway``); a SCIM tenant URL pasted
+    from Entra (``…/ng/api/scim/account/ID``) is accepted too and reduced to its gateway root.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    account_id: str
+    base_url: str = "https://app.harness.io/gateway"
+    token: SecretStr
+    ca_bundle: Path | None = None
+
+    @property
+    def endpoints(self) -> HarnessEndpoints:
+        """The SCIM, NextGen and access-control roots derived from `base_url`."""
+        return harness_endpoints(self.base_url, self.account_id)
+
+
+@dataclass(frozen=True)
+class HarnessEndpoints:
+    """Where each Harness API lives (reference/harness-api.md sections 1.1, 3.1, 8.2)."""
+
+    gateway: str
+    scim: str
+    ng: str
+    authz: str
+    firstgen_scim: bool
+    """The configured URL was a FirstGen SCIM URL (``/gateway/api/scim/...``)."""
+
+
+_NO_GATEWAY_HOSTS = {"accounts.eu.harness.io"}
+"""SaaS hosts whose APIs are not under /gateway (reference/harness-api.md 1.1)."""
+
+
+def harness_endpoints(base_url: str, account_id: str) -> HarnessEndpoints:
+    """Split a configured Harness URL into the API roots scimwatch uses.
+
+    A bare host gets the ``/gateway`` prefix Harness SaaS uses (except the EU cluster); a URL
+    with a path is the API root as it is. A SCIM tenant URL is reduced to the part before
+    ``/ng/api/scim`` (or FirstGen's ``/api/scim``), which is also how on-prem installs, whose
+    APIs have no gateway prefix, are configured.
+    """
+    url = base_url.rstrip("/")
+    firstgen = False
+    for marker in ("/ng/api/scim/account/", "/api/scim/account/"):
+        if marker in url:
+            firstgen = marker == "/api/scim/account/"
+            url = url.split(marker, 1)[0]
+            break
+    else:
+        parts = urlsplit(url)
+        if parts.path in ("", "/") and (parts.hostname or "") not in _NO_GATEWAY_HOSTS:
+            url = f"{parts.scheme}://{parts.netloc}/gateway"
+    return HarnessEndpoints(
+        gateway=url,
+        scim=f"{url}/ng/api/scim/account/{account_id}",
+        ng=f"{url}/ng/api",
+        authz=f"{url}/authz/api",
+        firstgen_scim=firstgen,
+    )
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host:port`` of a URL, lower-cased, with the default port made explicit."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    port = parts.port or (443 if scheme == "https" else 80)
+    return f"{scheme}://{(parts.hostname or '').lower()}:{port}"
+
+
+@dataclass(frozen=True)
+class PollingConfig:
+    """How often each source is polled, and how the provisioning log is walked."""
+
+    intervals: Mapping[SourceName, timedelta] = field(
+        default_factory=lambda: {
+            "graph.provisioning": timedelta(seconds=60),
+            "graph.jobs": timedelta(seconds=60),
+            "graph.assignments": timedelta(minutes=5),
+            "graph.directory": timedelta(minutes=5),
+            "harness.scim": timedelta(minutes=5),
+            "harness.ng": timedelta(minutes=5),
+            "harness.sso": timedelta(minutes=5),
+            "harness.roles": timedelta(minutes=5),
+        }
+    )
+    retention: timedelta = timedelta(days=30)
+    """How far back the first run backfills (Entra keeps 30 days with P1/P2)."""
+    overlap: timedelta = timedelta(minutes=15)
+    """Re-read window before the watermark for late-arriving events (graph-api.md U5)."""
+    backfill_window: timedelta = timedelta(days=1)
+    """One backfill step; each step is saved on its own so a crash resumes."""
+    max_backoff: timedelta = timedelta(minutes=30)
+    """Longest wait before retrying a source that keeps failing."""
+    request_deadline: float = 60.0
+    """Seconds one HTTP request may take in total, however slowly bytes arrive."""
+
+    @classmethod
+    def from_seconds(
+        cls,
+        *,
+        provisioning: float,
+        jobs: float,
+        assignments: float,
+        directory: float,
+        harness: float,
+        overlap_minutes: float = 15,
+        backfill_days: float = 30,
+    ) -> PollingConfig:
+        """Build from the per-source seconds the settings hold (dashboard/settings.py)."""
+        harness_interval = timedelta(seconds=harness)
+        return cls(
+            intervals={
+                "graph.provisioning": timedelta(seconds=provisioning),
+                "graph.jobs": timedelta(seconds=jobs),
+                "graph.assignments": timedelta(seconds=assignments),
+                "graph.directory": timedelta(seconds=directory),
+                "harness.scim": harness_interval,
+                "harness.ng": harness_interval,
+                "harness.sso": harness_interval,
+                "harness.roles": harness_interval,
+            },
+            overlap=timedelta(minutes=overlap_minutes),
+            retention=timedelta(days=backfill_days),
+        )
+
+    def interval(self, source: SourceName) -> timedelta:
+        """The poll interval of `source` (five minutes when not configured)."""
+        return self.intervals.get(source, timedelta(minutes=5))
+
+
+def ssl_context(ca_bundle: Path | None) -> ssl.SSLContext:
+    """A verifying TLS context: certifi's roots, plus the configured bundle when given.
+
+    There is deliberately no way to turn verification off (reference/reliability.md 3.4).
+    """
+    context = ssl.create_default_context(cafile=certifi.where())
+    if ca_bundle is not None:
+        context.load_verify_locations(cafile=str(ca_bundle))
+    return context
+
+
+@dataclass
+class CollectorSet:
+    """The collectors `build_collectors` made, and the clients to close after use."""
+
+    collectors: list[Collector]
+    clients: list[httpx.AsyncClient]
+    closers: list[Callable[[], object]] = field(default_factory=list)
+
+    async def aclose(self) -> None:
+        """Close every HTTP client and credential."""
+        for client in self.clients:
+            await client.aclose()
+        for closer in self.closers:
+            result = closer()
+            if inspect.isawaitable(result):
+                await result
+
+
+def build_collectors(
+    graph: GraphConnection | None,
+    harness: HarnessConnection | None,
+    polling: PollingConfig | None = None,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> CollectorSet:
+    """Create the HTTP clients and every collector for the configured services.
+
+    Args:
+        graph: the Entra tenant, or None to collect Harness only.
+        harness: the Harness account, or None to collect Entra only.
+        polling: intervals and provisioning-log windows; defaults otherwise.
+        clock: the UTC clock (tests inject one).
+        transport: an httpx transport to use instead of the network (tests only).
+
+    Returns:
+        The collectors and the clients; close them with `CollectorSet.aclose` or use
+        `open_collectors`.
+    """
+    from collectors import graph as graph_collectors
+    from collectors import harness as harness_collectors
+    from collectors.auth import GraphAuth, HarnessAuth, make_graph_credential
+    from collectors.http import ApiClient, HttpPolicy, RateLimiter, utc_now
+
+    polling = polling or PollingConfig()
+    now = clock or utc_now
+    collectors: list[Collector] = []
+    built = CollectorSet(collectors=collectors, clients=[])
+    policy = HttpPolicy(deadline=polling.request_deadline)
+    if graph is not None:
+        for secret in (graph.client_secret, graph.certificate_password):
+            if secret is not None:
+                register_secret(secret.get_secret_value())
+        auth = GraphAuth(
+            lambda: make_graph_credential(graph),
+            scope=graph.scope,
+            allowed_origin=origin_of(graph.graph_url),
+        )
+        built.closers.append(auth.aclose)
+        client = _client(graph.ca_bundle, auth, transport)
+        built.clients.append(client)
+        # Reporting APIs: 5 requests / 10 s per app per tenant (graph-api.md 6.2); pace at it.
+        reports = ApiClient(
+            client, service="graph", policy=policy, limiter=RateLimiter(5, 10.0, policy)
+        )
+        directory = ApiClient(
+            client, service="graph", policy=policy, limiter=RateLimiter(50, 10.0, policy)
+        )
+        collectors += graph_collectors.make_graph_collectors(
+            graph, reports=reports, directory=directory, polling=polling, clock=now
+        )
+    if harness is not None:
+        register_secret(harness.token.get_secret_value())
+        endpoints = harness.endpoints
+        auth_h = HarnessAuth(harness.token, allowed_origin=origin_of(endpoints.gateway))
+        client = _client(harness.ca_bundle, auth_h, transport)
+        built.clients.append(client)
+        # Harness: 400 external API calls per minute per key, no Retry-After (harness-api.md 3.6).
+        api = ApiClient(
+            client, service="harness", policy=policy, limiter=RateLimiter(300, 60.0, policy)
+        )
+        collectors += harness_collectors.make_harness_collectors(harness, api=api, clock=now)
+    return built
+
+
+def _client(
+    ca_bundle: Path | None, auth: httpx.Auth, transport: httpx.AsyncBaseTransport | None
+) -> httpx.AsyncClient:
+    if transport is not None:
+        return httpx.AsyncClient(auth=auth, transport=transport, follow_redirects=False)
+    return httpx.AsyncClient(
+        auth=auth,
+        verify=ssl_context(ca_bundle),
+        follow_redirects=False,
+        timeout=httpx.Timeout(30.0, connect=15.0),
+    )
+
+
+@contextlib.asynccontextmanager
+async def open_collectors(
+    graph: GraphConnection | None,
+    harness: HarnessConnection | None,
+    polling: PollingConfig | None = None,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> AsyncIterator[list[Collector]]:
+    """`build_collectors` as an async context manager that closes the clients on exit."""
+    built = build_collectors(graph, harness, polling, clock=clock, transport=transport)
+    try:
+        yield built.collectors
+    finally:
+        await built.aclose()

@@ -1,0 +1,90 @@
+"""Network to store: one poll of one source, saved atomically with its poll run.
+
+The same function serves the TUI's workers and the headless `collect` loop (STYLE.md B3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from collectors.base import Collector, CollectorError, redact, sanitize_text
+from collectors.http import utc_now
+from store.cache import Cache
+from store.models import PollRun
+
+log = logging.getLogger("scimwatch.collectors.runner")
+
+
+@dataclass(frozen=True)
+class PollResult:
+    """A saved poll, and whether the source has more to fetch right away (a backfill)."""
+
+    poll_run: PollRun
+    complete: bool
+
+
+async def poll_source(
+    collector: Collector, cache: Cache, clock: Callable[[], datetime] = utc_now
+) -> PollResult:
+    """Collect one source and save its batch; like `poll_once`, also saying if it is complete.
+
+    Raises:
+        CollectorError: the source failed; a failed PollRun was recorded first.
+    """
+    started_at = clock()
+    try:
+        watermark = await asyncio.to_thread(cache.watermark, collector.source)
+        batch = await collector.collect(watermark)
+    except CollectorError as error:
+        await _record_failure(cache, collector, started_at, clock(), error, error.kind)
+        raise
+    if batch.source != collector.source:
+        raise RuntimeError(f"{collector.source} returned a batch for {batch.source}")
+    # The save runs in a worker thread that finishes its transaction even if we are
+    # cancelled meanwhile: SQLite commits it whole or rolls it back whole.
+    poll_run = await asyncio.to_thread(cache.save_batch, batch, started_at, clock())
+    return PollResult(poll_run=poll_run, complete=batch.complete)
+
+
+async def poll_once(
+    collector: Collector, cache: Cache, clock: Callable[[], datetime] = utc_now
+) -> PollRun:
+    """Collect one source and save the batch, its watermark and an ok PollRun in one go.
+
+    On a `CollectorError` a failed PollRun (kind and a secret-free message) is recorded, the
+    cached data and watermark stay as they were, and the error is re-raised so the caller can
+    show it. Anything else (a bug, a broken cache) propagates unrecorded.
+
+    Args:
+        collector: the source to poll.
+        cache: the cache, opened as its writer.
+        clock: the UTC clock for the poll run's times.
+
+    Returns:
+        The saved poll run.
+    """
+    return (await poll_source(collector, cache, clock)).poll_run
+
+
+async def _record_failure(
+    cache: Cache,
+    collector: Collector,
+    started_at: datetime,
+    finished_at: datetime,
+    error: BaseException,
+    kind: str,
+) -> None:
+    message = sanitize_text(redact(str(error) or type(error).__name__), limit=500)
+    poll_run = PollRun(
+        source=collector.source,
+        started_at=started_at,
+        finished_at=finished_at,
+        ok=False,
+        error=message,
+        error_kind=kind,
+    )
+    await asyncio.to_thread(cache.record_failed_poll, poll_run)

@@ -1,0 +1,74 @@
+"""Shared helpers for the private wire models of the Graph and Harness collectors.
+
+Wire models are lenient on purpose (STYLE.md B4): unknown fields are ignored, nulls tolerated
+and enum values kept as text, while the records they map onto (`store.models`) are strict.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic.alias_generators import to_camel
+
+from collectors.base import sanitize_text
+from store.models import Record
+
+log = logging.getLogger("scimwatch.collectors")
+
+W = TypeVar("W", bound=BaseModel)
+T = TypeVar("T")
+R = TypeVar("R", bound=Record)
+
+
+class WireModel(BaseModel):
+    """Base of every wire model: camelCase on the wire, snake_case here, extras ignored."""
+
+    model_config = ConfigDict(alias_generator=to_camel, validate_by_name=True, extra="ignore")
+
+
+def parse_items(
+    items: Iterable[Any],
+    wire_type: type[W],
+    to_record: Callable[[W], T],
+    what: str,
+) -> tuple[list[T], int]:
+    """Validate and map each item; a malformed one is logged and counted, never fatal.
+
+    Returns:
+        The mapped items and how many were set aside.
+    """
+    records: list[T] = []
+    skipped = 0
+    for item in items:
+        try:
+            records.append(to_record(wire_type.model_validate(item)))
+        except (ValidationError, ValueError, TypeError) as error:
+            skipped += 1
+            item_id = item.get("id") if isinstance(item, dict) else None
+            log.warning(
+                "skipped a malformed %s (id %s): %s",
+                what,
+                sanitize_text(str(item_id), 80),
+                sanitize_text(_first_error(error), 200),
+            )
+    return records, skipped
+
+
+def _first_error(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        first = error.errors()[0]
+        location = ".".join(str(part) for part in first["loc"])
+        return f"{location}: {first['msg']}"
+    return str(error)
+
+
+def dedupe(records: Iterable[R]) -> list[R]:
+    """One record per table and primary key (the last seen wins), in first-seen order."""
+    by_key: dict[tuple[object, ...], R] = {}
+    for record in records:
+        key = (type(record).table, *(getattr(record, name) for name in record.primary_key))
+        by_key[key] = record
+    return list(by_key.values())
