@@ -213,6 +213,12 @@ class Cache:
                 raise
             conn.execute("COMMIT")
 
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Database]:
+        """A `BEGIN IMMEDIATE` write transaction (writer only), committed on success."""
+        with self._writing() as conn:
+            yield Database(conn)
+
     def save_batch(self, batch: Batch, started_at: datetime, finished_at: datetime) -> PollRun:
         """Save a poll's records, snapshots, watermark and poll run in one transaction.
 

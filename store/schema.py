@@ -263,3 +263,12 @@ def m002_cycles_and_object_state(db: Database) -> None:
     from store.derived import rebuild_derived_state
 
     rebuild_derived_state(db.conn)
+
+
+@migrations()
+def m003_alert_state(db: Database) -> None:
+    """The conditions already alerted on, so one state change sends one alert."""
+    db.execute(
+        "CREATE TABLE alert_state (key TEXT PRIMARY KEY, message TEXT NOT NULL,"
+        " severity TEXT NOT NULL, since TEXT NOT NULL)"
+    )
