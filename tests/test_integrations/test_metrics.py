@@ -61,10 +61,7 @@ def test_metrics_parse_back_with_the_values_of_the_cache(tenant):
     assert values[("scimwatch_sso_conflicts", (("kind", "firstgen_unassigned"),))] == 1
     assert values[("scimwatch_source_up", (("source", "graph.provisioning"),))] == 1
     assert values[("scimwatch_source_up", (("source", "harness.sso"),))] == 0
-    assert (
-        values[("scimwatch_source_last_success_age_seconds", (("source", "graph.provisioning"),))]
-        == 120
-    )
+    assert values[("scimwatch_source_last_success_age_seconds", (("source", "harness.ng"),))] == 120
     assert (
         values[("scimwatch_source_last_success_age_seconds", (("source", "harness.roles"),))] == -1
     )
