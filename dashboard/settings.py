@@ -158,6 +158,22 @@ class PollingSettings(_Section):
     """How far the first poll reaches back (Entra keeps provisioning logs 30 days)."""
 
 
+class WebhookSettings(_Section):
+    """One place alerts go."""
+
+    url: SecretStr
+    """The incoming-webhook URL: a secret, since it carries the channel's token."""
+    format: Literal["teams", "slack", "generic"] = "generic"
+    """teams (Adaptive Card for a Teams workflow), slack, or generic JSON."""
+
+
+class AlertSettings(_Section):
+    """Webhook notifications when something changes state."""
+
+    webhooks: list[WebhookSettings] = Field(default_factory=list)
+    """Where to send alerts; set in the environment as SCIMWATCH_ALERTS__WEBHOOKS (JSON)."""
+
+
 class Settings(BaseSettings):
     """All of scimwatch's configuration for one profile."""
 
@@ -173,6 +189,7 @@ class Settings(BaseSettings):
     graph: GraphSettings = Field(default_factory=GraphSettings)
     harness: HarnessSettings = Field(default_factory=HarnessSettings)
     polling: PollingSettings = Field(default_factory=PollingSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
     ca_bundle: Path | None = None
     """Extra CA certificates (PEM) to trust, e.g. a TLS-inspecting proxy's or the simulator's."""
     cache_path: Path | None = None
@@ -248,6 +265,13 @@ def _refuse_shared_secrets(path: Path, document: dict[str, Any]) -> None:
         for section, name in SECRET_FIELDS
         if isinstance(holder.get(section), dict) and name in holder[section]
     ]
+    found += [
+        "alerts.webhooks"
+        for holder in holders
+        if isinstance(holder, dict)
+        and isinstance(holder.get("alerts"), dict)
+        and holder["alerts"].get("webhooks")
+    ]
     if not found:
         return
     mode = stat.S_IMODE(path.stat().st_mode)
@@ -315,6 +339,8 @@ def masked(settings: Settings) -> dict[str, Any]:
     for section, name in SECRET_FIELDS:
         value = getattr(getattr(settings, section), name)
         dumped[section][name] = "********" if value is not None else None
+    for webhook in dumped["alerts"]["webhooks"]:
+        webhook["url"] = "********"
     return dumped
 
 

@@ -202,3 +202,23 @@ def test_invalid_toml_is_a_clear_error(config_file):
 def test_the_template_is_a_valid_config(config_file):
     write_config(config_file, CONFIG_TEMPLATE)
     assert load_settings().polling.provisioning_seconds == 120
+
+
+def test_webhooks_come_from_the_environment_and_are_masked(monkeypatch):
+    monkeypatch.setenv(
+        "SCIMWATCH_ALERTS__WEBHOOKS",
+        '[{"url": "https://hooks.example.com/T0/SECRET", "format": "slack"}]',
+    )
+    settings = load_settings()
+    (webhook,) = settings.alerts.webhooks
+    assert webhook.format == "slack"
+    assert webhook.url.get_secret_value().endswith("/SECRET")
+    assert "SECRET" not in str(masked(settings))
+
+
+def test_webhooks_in_a_shared_config_file_are_refused(config_file):
+    write_config(
+        config_file, '[[alerts.webhooks]]\nurl = "https://hooks.example.com/x"\n', mode=0o644
+    )
+    with pytest.raises(ConfigError, match=r"alerts\.webhooks"):
+        load_settings()
