@@ -161,6 +161,8 @@ class PollingConfig:
     """Re-read window before the watermark for late-arriving events (graph-api.md U5)."""
     backfill_window: timedelta = timedelta(days=1)
     """One backfill step; each step is saved on its own so a crash resumes."""
+    page_size: int = 500
+    """$top for provisioning-log pages (Microsoft's own example uses 500; graph-api.md U1)."""
     max_backoff: timedelta = timedelta(minutes=30)
     """Longest wait before retrying a source that keeps failing."""
     request_deadline: float = 60.0
@@ -236,6 +238,7 @@ def build_collectors(
     *,
     clock: Callable[[], datetime] | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    reporting_rate: tuple[int, float] = (5, 10.0),
 ) -> CollectorSet:
     """Create the HTTP clients and every collector for the configured services.
 
@@ -245,6 +248,8 @@ def build_collectors(
         polling: intervals and provisioning-log windows; defaults otherwise.
         clock: the UTC clock (tests inject one).
         transport: an httpx transport to use instead of the network (tests only).
+        reporting_rate: requests per seconds for Graph's reporting API (5 per 10 s per app;
+            graph-api.md 6.2); only a test against a simulator without limits changes it.
 
     Returns:
         The collectors and the clients; close them with `CollectorSet.aclose` or use
@@ -274,7 +279,7 @@ def build_collectors(
         built.clients.append(client)
         # Reporting APIs: 5 requests / 10 s per app per tenant (graph-api.md 6.2); pace at it.
         reports = ApiClient(
-            client, service="graph", policy=policy, limiter=RateLimiter(5, 10.0, policy)
+            client, service="graph", policy=policy, limiter=RateLimiter(*reporting_rate, policy)
         )
         directory = ApiClient(
             client, service="graph", policy=policy, limiter=RateLimiter(50, 10.0, policy)

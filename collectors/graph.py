@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -349,25 +349,46 @@ class ProvisioningCollector:
     async def _fetch(
         self, since: datetime, until: datetime | None
     ) -> tuple[list[ProvisioningEvent], int]:
+        """Every event of the window, deduplicated by id.
+
+        A 400 on a continuation page means the skiptoken expired (graph-api.md 8 U2,
+        reliability.md 4 row 20): the window is read again from its start, once.
+        """
+        by_id: dict[str, ProvisioningEvent] = {}
+        for attempt in range(2):
+            pages = 0
+            skipped = 0
+            try:
+                async for items in self._pages(since, until):
+                    pages += 1
+                    skipped += self._keep(items, by_id)
+            except UnexpectedPayload as error:
+                if error.status != 400 or pages == 0 or attempt > 0:
+                    raise
+                log.warning("graph.provisioning: paging token rejected; rereading the window")
+                continue
+            break
+        return list(by_id.values()), skipped
+
+    def _pages(self, since: datetime, until: datetime | None) -> AsyncIterator[list[Any]]:
         params: dict[str, str | int] = {
             "$filter": self._filter(since, until),
             "$top": self._page_size,
         }
-        by_id: dict[str, ProvisioningEvent] = {}
-        skipped = 0
-        async for items in self._api.iterate_graph_pages(
+        return self._api.iterate_graph_pages(
             self._url, params=params, permission="AuditLog.Read.All and Directory.Read.All"
-        ):
-            events, bad = parse_items(
-                items, _ProvisioningEvent, _event_record, "provisioning event"
-            )
-            skipped += bad
-            for event in events:
-                # Audit filters have been seen ignored (graph-api.md 7.3): re-check the app.
-                if event.service_principal_id and event.service_principal_id not in self._sp_ids:
-                    continue
-                by_id[event.id] = event
-        return list(by_id.values()), skipped
+        )
+
+    def _keep(self, items: list[Any], by_id: dict[str, ProvisioningEvent]) -> int:
+        events, skipped = parse_items(
+            items, _ProvisioningEvent, _event_record, "provisioning event"
+        )
+        for event in events:
+            # Audit filters have been seen ignored (graph-api.md 7.3): re-check the app.
+            if event.service_principal_id and event.service_principal_id not in self._sp_ids:
+                continue
+            by_id[event.id] = event
+        return skipped
 
 
 # --- synchronization jobs (graph-api.md 2.3-2.8) -----------------------------------------
@@ -816,6 +837,7 @@ def make_graph_collectors(
             service_principal_ids=graph.apps.values(),
             polling=polling,
             clock=clock,
+            page_size=polling.page_size,
         ),
         JobsCollector(directory, graph_root=root, apps=graph.apps, clock=clock),
         AssignmentsCollector(directory, graph_root=root, apps=graph.apps),

@@ -70,7 +70,7 @@ class HttpPolicy:
     """Absurd Retry-After values (86400, year 9999) are clamped to this."""
     deadline: float = 60.0
     """Seconds one attempt may take from sending to the last byte."""
-    max_bytes: int = 64 * 1024 * 1024
+    max_bytes: int = 32 * 1024 * 1024
     """Decoded body size cap (reference/reliability.md section 4 row 6)."""
     max_pages: int = 2000
     """Pages one listing may have before we call it a loop."""
