@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import ssl
+from collections.abc import Iterator
 
 import httpx
 import pytest

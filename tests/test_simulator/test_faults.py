@@ -26,7 +26,9 @@ def jobs_url(tenant: SimulatedTenant) -> str:
         ("absent", lambda v: v is None),
     ],
 )
-def test_throttle_with_each_retry_after_shape(tenant: SimulatedTenant, graph: httpx.Client, mode: str, check) -> None:
+def test_throttle_with_each_retry_after_shape(
+    tenant: SimulatedTenant, graph: httpx.Client, mode: str, check
+) -> None:
     tenant.faults.set("graph.provisioning", "throttle", times=1, retry_after=mode)
     throttled = graph.get(tenant.graph_url + LOGS)
     assert throttled.status_code == 429
@@ -46,7 +48,8 @@ def test_harness_429_has_no_retry_after(tenant: SimulatedTenant, client: httpx.C
     tenant.faults.set("harness.scim.users", "throttle", times=1, retry_after="absent")
     url = f"{tenant.harness_url}/gateway/ng/api/scim/account/{tenant.account_id}/Users"
     response = client.get(url, headers={"Authorization": f"Bearer {tenant.harness_token}"})
-    assert response.status_code == 429 and "retry-after" not in response.headers
+    assert response.status_code == 429
+    assert "retry-after" not in response.headers
 
 
 def test_connection_reset(tenant: SimulatedTenant, graph: httpx.Client) -> None:
@@ -80,7 +83,9 @@ def test_hang_trips_a_read_timeout(tenant: SimulatedTenant, graph: httpx.Client)
         graph.get(jobs_url(tenant), timeout=httpx.Timeout(5, read=0.3))
 
 
-def test_gzip_bomb_inflates_far_beyond_its_wire_size(tenant: SimulatedTenant, graph: httpx.Client) -> None:
+def test_gzip_bomb_inflates_far_beyond_its_wire_size(
+    tenant: SimulatedTenant, graph: httpx.Client
+) -> None:
     tenant.faults.set("graph.provisioning", "gzip_bomb", times=1, size=20 * 1024 * 1024)
     with graph.stream("GET", tenant.graph_url + LOGS) as response:
         assert response.headers["content-encoding"] == "gzip"
@@ -99,17 +104,21 @@ def test_oversized_page(tenant: SimulatedTenant, graph: httpx.Client) -> None:
 def test_html_200(tenant: SimulatedTenant, graph: httpx.Client) -> None:
     tenant.faults.set("graph.provisioning", "html", times=1)
     response = graph.get(tenant.graph_url + LOGS)
-    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
 
 
-def test_next_link_to_another_host_and_what_reaches_it(tenant: SimulatedTenant, graph: httpx.Client) -> None:
+def test_next_link_to_another_host_and_what_reaches_it(
+    tenant: SimulatedTenant, graph: httpx.Client
+) -> None:
     tenant.faults.set("graph.provisioning", "foreign_next_link", times=1)
     link = graph.get(tenant.graph_url + LOGS, params={"$top": "2"}).json()["@odata.nextLink"]
     assert link.startswith("https://localhost:")
     with httpx.Client(verify=graph._transport._pool._ssl_context) as naive:  # type: ignore[attr-defined]
         naive.get(link)
     seen = [r for r in tenant.faults.requests if r.host.startswith("localhost")]
-    assert seen and not seen[-1].authorized
+    assert seen
+    assert not seen[-1].authorized
 
 
 def test_duplicated_items_across_pages(tenant: SimulatedTenant, graph: httpx.Client) -> None:
@@ -123,7 +132,8 @@ def test_expired_skiptoken(tenant: SimulatedTenant, graph: httpx.Client) -> None
     link = graph.get(tenant.graph_url + LOGS, params={"$top": "5"}).json()["@odata.nextLink"]
     tenant.faults.set("graph.provisioning", "expired_skiptoken", times=1)
     response = graph.get(link)
-    assert response.status_code == 400 and response.json()["error"]["code"] == "BadRequest"
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "BadRequest"
     assert graph.get(link).status_code == 200
 
 
@@ -140,5 +150,11 @@ def test_wildcard_route_and_clear(tenant: SimulatedTenant, client: httpx.Client)
     url = f"{tenant.harness_url}/gateway/ng/api/user-groups"
     assert client.get(url, params={"accountIdentifier": tenant.account_id}).status_code == 503
     tenant.faults.clear()
-    assert client.get(url, params={"accountIdentifier": tenant.account_id},
-                      headers={"x-api-key": tenant.harness_token}).status_code == 200  # fmt: skip
+    assert (
+        client.get(
+            url,
+            params={"accountIdentifier": tenant.account_id},
+            headers={"x-api-key": tenant.harness_token},
+        ).status_code
+        == 200
+    )

@@ -42,7 +42,9 @@ def parse(body: bytes, model: Any) -> Any:
     return JsonParseNode(json.loads(body)).get_object_value(model)
 
 
-def all_pages(graph: httpx.Client, url: str, params: dict[str, str] | None = None) -> list[dict[str, Any]]:
+def all_pages(
+    graph: httpx.Client, url: str, params: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     response = graph.get(url, params=params)
     while True:
@@ -67,18 +69,25 @@ def test_azure_identity_gets_a_token_from_the_simulator(tenant: SimulatedTenant)
     assert token.token.count(".") == 2
     with httpx.Client(verify=tls(tenant)) as http:
         response = http.get(
-            tenant.graph_url + f"/v1.0/servicePrincipals/{tenant.nextgen_sp_id}/synchronization/jobs",
+            tenant.graph_url
+            + f"/v1.0/servicePrincipals/{tenant.nextgen_sp_id}/synchronization/jobs",
             headers={"Authorization": f"Bearer {token.token}"},
         )
     assert response.status_code == 200
 
 
-def test_bad_secret_gets_the_real_token_error(tenant: SimulatedTenant, client: httpx.Client) -> None:
+def test_bad_secret_gets_the_real_token_error(
+    tenant: SimulatedTenant, client: httpx.Client
+) -> None:
     response = client.post(
         f"{tenant.graph_url}/{tenant.tenant_id}/oauth2/v2.0/token",
-        data={"client_id": tenant.client_id, "client_secret": "wrong", "grant_type": "client_credentials",
-              "scope": "https://graph.microsoft.com/.default"},
-    )  # fmt: skip
+        data={
+            "client_id": tenant.client_id,
+            "client_secret": "wrong",
+            "grant_type": "client_credentials",
+            "scope": "https://graph.microsoft.com/.default",
+        },
+    )
     body = response.json()
     assert response.status_code == 401
     assert body["error"] == "invalid_client"
@@ -87,13 +96,19 @@ def test_bad_secret_gets_the_real_token_error(tenant: SimulatedTenant, client: h
     assert {"timestamp", "trace_id", "correlation_id"} <= body.keys()
 
 
-def test_openid_configuration_points_at_the_simulator(tenant: SimulatedTenant, client: httpx.Client) -> None:
-    body = client.get(f"{tenant.graph_url}/{tenant.tenant_id}/v2.0/.well-known/openid-configuration").json()
+def test_openid_configuration_points_at_the_simulator(
+    tenant: SimulatedTenant, client: httpx.Client
+) -> None:
+    body = client.get(
+        f"{tenant.graph_url}/{tenant.tenant_id}/v2.0/.well-known/openid-configuration"
+    ).json()
     assert body["token_endpoint"] == f"{tenant.graph_url}/{tenant.tenant_id}/oauth2/v2.0/token"
     assert body["issuer"] == f"https://login.microsoftonline.com/{tenant.tenant_id}/v2.0"
 
 
-def test_provisioning_page_survives_microsofts_models(tenant: SimulatedTenant, graph: httpx.Client) -> None:
+def test_provisioning_page_survives_microsofts_models(
+    tenant: SimulatedTenant, graph: httpx.Client
+) -> None:
     response = graph.get(tenant.graph_url + LOGS, params={"$top": "1000"})
     assert response.headers["content-type"].startswith("application/json;odata.metadata=minimal")
     page = parse(response.content, ProvisioningObjectSummaryCollectionResponse)
@@ -104,53 +119,94 @@ def test_provisioning_page_survives_microsofts_models(tenant: SimulatedTenant, g
         assert model.cycle_id == item["cycleId"]
         assert model.service_principal.id == item["servicePrincipal"]["id"]
         assert model.provisioning_action == ProvisioningAction(item["provisioningAction"])
-        assert model.provisioning_status_info.status == ProvisioningResult(item["provisioningStatusInfo"]["status"])
+        assert model.provisioning_status_info.status == ProvisioningResult(
+            item["provisioningStatusInfo"]["status"]
+        )
         assert model.activity_date_time == datetime.fromisoformat(item["activityDateTime"])
-    failures = [m for m in page.value if m.provisioning_status_info.status == ProvisioningResult.Failure]
+    failures = [
+        m for m in page.value if m.provisioning_status_info.status == ProvisioningResult.Failure
+    ]
     assert failures
-    assert all("will be retried again after this date" in f.provisioning_status_info.error_information.reason
-               for f in failures)  # fmt: skip
-    assert {m.provisioning_action for m in page.value} >= {ProvisioningAction.Create, ProvisioningAction.Update,
-                                                           ProvisioningAction.Disable, ProvisioningAction.Delete}  # fmt: skip
+    assert all(
+        "will be retried again after this date"
+        in f.provisioning_status_info.error_information.reason
+        for f in failures
+    )
+    assert {m.provisioning_action for m in page.value} >= {
+        ProvisioningAction.Create,
+        ProvisioningAction.Update,
+        ProvisioningAction.Disable,
+        ProvisioningAction.Delete,
+    }
 
 
-def test_events_are_newest_first_by_default_and_orderby_asc_reverses(tenant: SimulatedTenant, graph: httpx.Client) -> None:
+def test_events_are_newest_first_by_default_and_orderby_asc_reverses(
+    tenant: SimulatedTenant, graph: httpx.Client
+) -> None:
     newest = graph.get(tenant.graph_url + LOGS, params={"$top": "5"}).json()["value"]
-    oldest = graph.get(tenant.graph_url + LOGS, params={"$top": "5", "$orderby": "activityDateTime asc"}).json()["value"]
+    oldest = graph.get(
+        tenant.graph_url + LOGS, params={"$top": "5", "$orderby": "activityDateTime asc"}
+    ).json()["value"]
     assert newest[0]["activityDateTime"] >= newest[-1]["activityDateTime"]
     assert oldest[0]["activityDateTime"] <= oldest[-1]["activityDateTime"]
     assert newest[0]["id"] != oldest[0]["id"]
 
 
-def test_paging_with_skiptoken_returns_every_event_once(tenant: SimulatedTenant, graph: httpx.Client) -> None:
+def test_paging_with_skiptoken_returns_every_event_once(
+    tenant: SimulatedTenant, graph: httpx.Client
+) -> None:
     items = all_pages(graph, tenant.graph_url + LOGS, {"$top": "7"})
     assert len(items) == len(tenant.scenario.events)
     assert len({i["id"] for i in items}) == len(items)
     first = graph.get(tenant.graph_url + LOGS, params={"$top": "7"}).json()["@odata.nextLink"]
-    assert first.startswith(tenant.graph_url + LOGS + "?") and "$skiptoken=" in first and "$top=7" in first
+    assert first.startswith(tenant.graph_url + LOGS + "?")
+    assert "$skiptoken=" in first
+    assert "$top=7" in first
 
 
 @pytest.mark.parametrize(
     ("clause", "check"),
     [
-        ("provisioningStatusInfo/status eq 'failure'", lambda e: e["provisioningStatusInfo"]["status"] == "failure"),
+        (
+            "provisioningStatusInfo/status eq 'failure'",
+            lambda e: e["provisioningStatusInfo"]["status"] == "failure",
+        ),
         ("provisioningAction eq 'disable'", lambda e: e["provisioningAction"] == "disable"),
-        ("contains(sourceIdentity/displayName, 'Team')", lambda e: "Team" in e["sourceIdentity"]["displayName"]),
-        ("sourceIdentity/identityType eq 'Group' and provisioningStatusInfo/status eq 'success'",
-         lambda e: e["sourceIdentity"]["identityType"] == "Group"),
+        (
+            "contains(sourceIdentity/displayName, 'Team')",
+            lambda e: "Team" in e["sourceIdentity"]["displayName"],
+        ),
+        (
+            "sourceIdentity/identityType eq 'Group' and provisioningStatusInfo/status eq 'success'",
+            lambda e: e["sourceIdentity"]["identityType"] == "Group",
+        ),
         ("durationInMilliseconds gt 2000", lambda e: e["durationInMilliseconds"] > 2000),
     ],
-)  # fmt: skip
-def test_documented_filters_select_the_right_events(tenant: SimulatedTenant, graph: httpx.Client, clause: str, check: Any) -> None:
+)
+def test_documented_filters_select_the_right_events(
+    tenant: SimulatedTenant, graph: httpx.Client, clause: str, check: Any
+) -> None:
     items = all_pages(graph, tenant.graph_url + LOGS, {"$filter": clause, "$top": "500"})
     assert items
     assert all(check(i) for i in items)
 
 
-def test_service_principal_filter_separates_the_two_apps(tenant: SimulatedTenant, graph: httpx.Client) -> None:
-    ng = all_pages(graph, tenant.graph_url + LOGS, {"$filter": f"servicePrincipal/id eq '{tenant.nextgen_sp_id}'"})
-    fg = all_pages(graph, tenant.graph_url + LOGS, {"$filter": f"servicePrincipal/id eq '{tenant.firstgen_sp_id}'"})
-    assert ng and fg and len(ng) + len(fg) == len(tenant.scenario.events)
+def test_service_principal_filter_separates_the_two_apps(
+    tenant: SimulatedTenant, graph: httpx.Client
+) -> None:
+    ng = all_pages(
+        graph,
+        tenant.graph_url + LOGS,
+        {"$filter": f"servicePrincipal/id eq '{tenant.nextgen_sp_id}'"},
+    )
+    fg = all_pages(
+        graph,
+        tenant.graph_url + LOGS,
+        {"$filter": f"servicePrincipal/id eq '{tenant.firstgen_sp_id}'"},
+    )
+    assert ng
+    assert fg
+    assert len(ng) + len(fg) == len(tenant.scenario.events)
     assert {e["servicePrincipal"]["id"] for e in fg} == {tenant.firstgen_sp_id}
 
 
@@ -160,16 +216,28 @@ def test_activity_time_window_with_gt_and_lt(tenant: SimulatedTenant, graph: htt
     low, high = times[10], times[-10]
     clause = f"activityDateTime gt {low} and activityDateTime lt {high}"
     window = all_pages(graph, tenant.graph_url + LOGS, {"$filter": clause})
-    assert window and all(low < e["activityDateTime"] < high for e in window)
-    exact = all_pages(graph, tenant.graph_url + LOGS, {"$filter": f"activityDateTime eq {times[5]}"})
-    assert exact and all(e["activityDateTime"] == times[5] for e in exact)
+    assert window
+    assert all(low < e["activityDateTime"] < high for e in window)
+    exact = all_pages(
+        graph, tenant.graph_url + LOGS, {"$filter": f"activityDateTime eq {times[5]}"}
+    )
+    assert exact
+    assert all(e["activityDateTime"] == times[5] for e in exact)
 
 
 @pytest.mark.parametrize(
     "clause",
-    ["activityDateTime ge 2026-01-01", "servicePrincipal/id gt 'x'", "nonsense eq 'x'", "provisioningAction eq", "(("],
+    [
+        "activityDateTime ge 2026-01-01",
+        "servicePrincipal/id gt 'x'",
+        "nonsense eq 'x'",
+        "provisioningAction eq",
+        "((",
+    ],
 )
-def test_unsupported_filters_get_graph_error_json(tenant: SimulatedTenant, graph: httpx.Client, clause: str) -> None:
+def test_unsupported_filters_get_graph_error_json(
+    tenant: SimulatedTenant, graph: httpx.Client, clause: str
+) -> None:
     response = graph.get(tenant.graph_url + LOGS, params={"$filter": clause})
     assert response.status_code == 400
     error = response.json()["error"]
@@ -178,9 +246,13 @@ def test_unsupported_filters_get_graph_error_json(tenant: SimulatedTenant, graph
     assert not error["innerError"]["date"].endswith("Z")
 
 
-def test_reporting_api_throttles_at_five_requests_per_ten_seconds(tenant: SimulatedTenant, graph: httpx.Client) -> None:
+def test_reporting_api_throttles_at_five_requests_per_ten_seconds(
+    tenant: SimulatedTenant, graph: httpx.Client
+) -> None:
     tenant.faults.rate_limits_enabled = True
-    statuses = [graph.get(tenant.graph_url + LOGS, params={"$top": "1"}).status_code for _ in range(6)]
+    statuses = [
+        graph.get(tenant.graph_url + LOGS, params={"$top": "1"}).status_code for _ in range(6)
+    ]
     assert statuses == [200] * 5 + [429]
     throttled = graph.get(tenant.graph_url + LOGS, params={"$top": "1"})
     assert throttled.json()["error"]["code"] == "TooManyRequests"
@@ -190,7 +262,9 @@ def test_reporting_api_throttles_at_five_requests_per_ten_seconds(tenant: Simula
 
 
 def test_jobs_parse_with_microsofts_models(tenant: SimulatedTenant, graph: httpx.Client) -> None:
-    response = graph.get(f"{tenant.graph_url}/v1.0/servicePrincipals/{tenant.nextgen_sp_id}/synchronization/jobs")
+    response = graph.get(
+        f"{tenant.graph_url}/v1.0/servicePrincipals/{tenant.nextgen_sp_id}/synchronization/jobs"
+    )
     jobs = parse(response.content, SynchronizationJobCollectionResponse)
     raw = response.json()["value"][0]
     job = jobs.value[0]
@@ -200,44 +274,77 @@ def test_jobs_parse_with_microsofts_models(tenant: SimulatedTenant, graph: httpx
     assert job.status.code == SynchronizationStatusCode.Active
     assert raw["status"]["lastExecution"]["timeBegan"].endswith("0Z")
     assert len(raw["status"]["lastExecution"]["timeBegan"]) == len("2026-03-02T08:15:00.0000000Z")
-    single = graph.get(f"{tenant.graph_url}/v1.0/servicePrincipals/{tenant.nextgen_sp_id}/synchronization/jobs/{job.id}/")
+    single = graph.get(
+        f"{tenant.graph_url}/v1.0/servicePrincipals/{tenant.nextgen_sp_id}/synchronization/jobs/{job.id}/"
+    )
     assert single.json()["id"] == job.id
-    assert graph.get(f"{tenant.graph_url}/v1.0/servicePrincipals/{tenant.nextgen_sp_id}/synchronization/jobs/nope").status_code == 404
+    assert (
+        graph.get(
+            f"{tenant.graph_url}/v1.0/servicePrincipals/{tenant.nextgen_sp_id}/synchronization/jobs/nope"
+        ).status_code
+        == 404
+    )
 
 
 def test_quarantine_scenario_shows_the_quarantine_object_and_recovers() -> None:
     clock = ManualClock()
-    with SimulatedTenant("quarantine", seed=3, clock=clock) as quarantined, httpx.Client(verify=tls(quarantined)) as http:
+    with (
+        SimulatedTenant("quarantine", seed=3, clock=clock) as quarantined,
+        httpx.Client(verify=tls(quarantined)) as http,
+    ):
         http.headers["Authorization"] = "Bearer " + graph_token(quarantined, http)
-        url = f"{quarantined.graph_url}/v1.0/servicePrincipals/{quarantined.nextgen_sp_id}/synchronization/jobs"
+        sp_id = quarantined.nextgen_sp_id
+        url = f"{quarantined.graph_url}/v1.0/servicePrincipals/{sp_id}/synchronization/jobs"
         status = http.get(url).json()["value"][0]["status"]
         assert status["code"] == "Quarantine"
         assert status["quarantine"]["reason"] == "EncounteredQuarantineException"
-        assert status["quarantine"]["error"]["code"] == "SystemForCrossDomainIdentityManagementInvalidCredentials"
+        assert (
+            status["quarantine"]["error"]["code"]
+            == "SystemForCrossDomainIdentityManagementInvalidCredentials"
+        )
         assert status["lastExecution"]["state"] == "Failed"
-        assert status["steadyStateFirstAchievedTime"] in ("0001-01-01T00:00:00Z",) or status["steadyStateFirstAchievedTime"]
+        assert (
+            status["steadyStateFirstAchievedTime"] in ("0001-01-01T00:00:00Z",)
+            or status["steadyStateFirstAchievedTime"]
+        )
         job = parse(http.get(url).content, SynchronizationJobCollectionResponse).value[0]
         assert job.status.code == SynchronizationStatusCode.Quarantine
         quarantined.scenario.run_cycles(1)
-        http.headers["Authorization"] = "Bearer " + graph_token(quarantined, http)  # the old one expired
+        http.headers["Authorization"] = "Bearer " + graph_token(
+            quarantined, http
+        )  # the old one expired
         again = http.get(url).json()["value"][0]["status"]
         assert again["quarantine"]["seriesCount"] == 2
         quarantined.scenario.renew_scim_token()
         quarantined.scenario.run_cycles(1)
         http.headers["Authorization"] = "Bearer " + graph_token(quarantined, http)
         recovered = http.get(url).json()["value"][0]["status"]
-        assert recovered["code"] == "Active" and recovered["quarantine"] is None
+        assert recovered["code"] == "Active"
+        assert recovered["quarantine"] is None
 
 
-def test_app_role_assignments_include_default_access(tenant: SimulatedTenant, graph: httpx.Client) -> None:
-    response = graph.get(f"{tenant.graph_url}/v1.0/servicePrincipals/{tenant.nextgen_sp_id}/appRoleAssignedTo")
+def test_app_role_assignments_include_default_access(
+    tenant: SimulatedTenant, graph: httpx.Client
+) -> None:
+    response = graph.get(
+        f"{tenant.graph_url}/v1.0/servicePrincipals/{tenant.nextgen_sp_id}/appRoleAssignedTo"
+    )
     page = parse(response.content, AppRoleAssignmentCollectionResponse)
     assert {str(a.resource_id) for a in page.value} == {tenant.nextgen_sp_id}
-    default = [a for a in page.value if str(a.app_role_id) == "00000000-0000-0000-0000-000000000000"]
-    planted = {d["principal_id"] for d in tenant.scenario.planted.default_access_assignments
-               if d["sp_id"] == tenant.nextgen_sp_id}  # fmt: skip
+    default = [
+        a for a in page.value if str(a.app_role_id) == "00000000-0000-0000-0000-000000000000"
+    ]
+    planted = {
+        d["principal_id"]
+        for d in tenant.scenario.planted.default_access_assignments
+        if d["sp_id"] == tenant.nextgen_sp_id
+    }
     assert {str(a.principal_id) for a in default} == planted
-    paged = all_pages(graph, f"{tenant.graph_url}/v1.0/servicePrincipals/{tenant.nextgen_sp_id}/appRoleAssignedTo", {"$top": "2"})
+    paged = all_pages(
+        graph,
+        f"{tenant.graph_url}/v1.0/servicePrincipals/{tenant.nextgen_sp_id}/appRoleAssignedTo",
+        {"$top": "2"},
+    )
     assert len(paged) == len(page.value)
 
 
@@ -246,13 +353,18 @@ def test_direct_members_exclude_nested_ones(tenant: SimulatedTenant, graph: http
     direct = graph.get(f"{tenant.graph_url}/v1.0/groups/{group_id}/members")
     transitive = graph.get(f"{tenant.graph_url}/v1.0/groups/{group_id}/transitiveMembers")
     direct_ids = {str(o.id) for o in parse(direct.content, DirectoryObjectCollectionResponse).value}
-    transitive_ids = {str(o.id) for o in parse(transitive.content, DirectoryObjectCollectionResponse).value}
+    transitive_ids = {
+        str(o.id) for o in parse(transitive.content, DirectoryObjectCollectionResponse).value
+    }
     assert not set(nested_users) & direct_ids
     assert set(nested_users) <= transitive_ids
     types = {o["@odata.type"] for o in direct.json()["value"]}
     assert types == {"#microsoft.graph.user", "#microsoft.graph.group"}
-    users_only = graph.get(f"{tenant.graph_url}/v1.0/groups/{group_id}/transitiveMembers/microsoft.graph.user",
-                           params={"$count": "true"}, headers={"ConsistencyLevel": "eventual"}).json()  # fmt: skip
+    users_only = graph.get(
+        f"{tenant.graph_url}/v1.0/groups/{group_id}/transitiveMembers/microsoft.graph.user",
+        params={"$count": "true"},
+        headers={"ConsistencyLevel": "eventual"},
+    ).json()
     assert users_only["@odata.count"] == len(users_only["value"])
     assert {o["@odata.type"] for o in users_only["value"]} == {"#microsoft.graph.user"}
 
@@ -260,18 +372,31 @@ def test_direct_members_exclude_nested_ones(tenant: SimulatedTenant, graph: http
 def test_users_and_service_principals(tenant: SimulatedTenant, graph: httpx.Client) -> None:
     users = graph.get(f"{tenant.graph_url}/v1.0/users", params={"$top": "5"})
     page = parse(users.content, UserCollectionResponse)
-    assert len(page.value) == 5 and "@odata.nextLink" in users.json()
-    one = graph.get(f"{tenant.graph_url}/v1.0/users", params={"$filter": "userPrincipalName eq 'user_2@example.com'"})
+    assert len(page.value) == 5
+    assert "@odata.nextLink" in users.json()
+    one = graph.get(
+        f"{tenant.graph_url}/v1.0/users",
+        params={"$filter": "userPrincipalName eq 'user_2@example.com'"},
+    )
     assert [u["mail"] for u in one.json()["value"]] == ["user_2@example.com"]
-    sps = graph.get(f"{tenant.graph_url}/v1.0/servicePrincipals", params={"$filter": "startswith(displayName, 'Harness')"})
+    sps = graph.get(
+        f"{tenant.graph_url}/v1.0/servicePrincipals",
+        params={"$filter": "startswith(displayName, 'Harness')"},
+    )
     found = parse(sps.content, ServicePrincipalCollectionResponse).value
     assert {str(sp.id) for sp in found} == {tenant.nextgen_sp_id, tenant.firstgen_sp_id}
-    by_app = graph.get(f"{tenant.graph_url}/v1.0/servicePrincipals",
-                       params={"$filter": f"appId eq '{tenant.scenario.nextgen.app_id}'", "$select": "id,appId"})  # fmt: skip
-    assert by_app.json()["value"] == [{"id": tenant.nextgen_sp_id, "appId": tenant.scenario.nextgen.app_id}]
+    by_app = graph.get(
+        f"{tenant.graph_url}/v1.0/servicePrincipals",
+        params={"$filter": f"appId eq '{tenant.scenario.nextgen.app_id}'", "$select": "id,appId"},
+    )
+    assert by_app.json()["value"] == [
+        {"id": tenant.nextgen_sp_id, "appId": tenant.scenario.nextgen.app_id}
+    ]
 
 
-def test_missing_permission_is_authorization_request_denied(tenant: SimulatedTenant, client: httpx.Client) -> None:
+def test_missing_permission_is_authorization_request_denied(
+    tenant: SimulatedTenant, client: httpx.Client
+) -> None:
     tenant.scenario.options.graph_permissions.discard("AuditLog.Read.All")
     try:
         token = graph_token(tenant, client)
@@ -283,7 +408,10 @@ def test_missing_permission_is_authorization_request_denied(tenant: SimulatedTen
 
 
 def test_tokens_expire_on_the_scenario_clock() -> None:
-    with SimulatedTenant("healthy", seed=1, clock=ManualClock()) as fresh, httpx.Client(verify=tls(fresh)) as http:
+    with (
+        SimulatedTenant("healthy", seed=1, clock=ManualClock()) as fresh,
+        httpx.Client(verify=tls(fresh)) as http,
+    ):
         token = graph_token(fresh, http)
         url = f"{fresh.graph_url}/v1.0/servicePrincipals/{fresh.nextgen_sp_id}/synchronization/jobs"
         assert http.get(url, headers={"Authorization": f"Bearer {token}"}).status_code == 200
@@ -295,7 +423,10 @@ def test_tokens_expire_on_the_scenario_clock() -> None:
 
 
 def test_cycles_on_the_manual_clock_add_events_and_move_the_job() -> None:
-    with SimulatedTenant("healthy", seed=2, clock=ManualClock()) as fresh, httpx.Client(verify=tls(fresh)) as http:
+    with (
+        SimulatedTenant("healthy", seed=2, clock=ManualClock()) as fresh,
+        httpx.Client(verify=tls(fresh)) as http,
+    ):
         http.headers["Authorization"] = "Bearer " + graph_token(fresh, http)
         url = f"{fresh.graph_url}/v1.0/servicePrincipals/{fresh.nextgen_sp_id}/synchronization/jobs"
         before = http.get(url).json()["value"][0]["status"]["lastExecution"]["timeBegan"]
@@ -305,12 +436,15 @@ def test_cycles_on_the_manual_clock_add_events_and_move_the_job() -> None:
         after = http.get(url).json()["value"][0]["status"]["lastExecution"]["timeBegan"]
         assert after > before
         assert len(fresh.scenario.events) > count
-        newest = http.get(fresh.graph_url + LOGS, params={"$top": "1"}).json()["value"][0]["activityDateTime"]
+        newest = http.get(fresh.graph_url + LOGS, params={"$top": "1"}).json()["value"][0][
+            "activityDateTime"
+        ]
         assert datetime.fromisoformat(newest) <= fresh.scenario.clock.now().astimezone(UTC)
 
 
 async def test_async_clients_can_use_the_tenant() -> None:
     async with SimulatedTenant("healthy", seed=4, clock=ManualClock()) as fresh:
+        url = f"{fresh.graph_url}/{fresh.tenant_id}/v2.0/.well-known/openid-configuration"
         async with httpx.AsyncClient(verify=tls(fresh)) as http:
-            response = await http.get(f"{fresh.graph_url}/{fresh.tenant_id}/v2.0/.well-known/openid-configuration")
+            response = await http.get(url)
     assert response.status_code == 200

@@ -31,8 +31,10 @@ def test_incident_plants_a_bit_of_everything() -> None:
     assert planted.renamed_groups[0]["identifier"] == "Data_Science"
     assert planted.orphan_harness_groups == ["Legacy_Contractors"]
     assert planted.groups_without_role_binding == ["Release_Viewers"]
-    assert planted.nested_only_members and planted.default_access_assignments
-    assert planted.deleted_in_harness_ui and planted.dropped_members
+    assert planted.nested_only_members
+    assert planted.default_access_assignments
+    assert planted.deleted_in_harness_ui
+    assert planted.dropped_members
     codes = {r["error_code"] for r in planted.pending_retries}
     assert "HarnessEntryConflict" in codes
     assert all(r["attempts"] >= 2 for r in planted.pending_retries)
@@ -59,27 +61,42 @@ def test_large_scenario_is_lazy_and_bounded() -> None:
     assert peak < 150 * 1024 * 1024
     last = scenario.events.at_position(999_999)
     assert last.at <= scenario.clock.now()
-    assert scenario.events.at_position(123_456).event_id == scenario.events.at_position(123_456).event_id
+    assert (
+        scenario.events.at_position(123_456).event_id
+        == scenario.events.at_position(123_456).event_id
+    )
 
 
 def test_large_scenario_serves_a_page_of_1000_events() -> None:
-    with SimulatedTenant("large", seed=5, clock=ManualClock()) as big, httpx.Client(verify=tls(big), timeout=30) as http:
+    with (
+        SimulatedTenant("large", seed=5, clock=ManualClock()) as big,
+        httpx.Client(verify=tls(big), timeout=30) as http,
+    ):
         http.headers["Authorization"] = "Bearer " + graph_token(big, http)
-        body = http.get(big.graph_url + "/v1.0/auditLogs/provisioning", params={"$top": "1000"}).json()
-        assert len(body["value"]) == 1000 and "@odata.nextLink" in body
-        scim = http.get(f"{big.harness_url}/gateway/ng/api/scim/account/{big.account_id}/Users",
-                        params={"startIndex": "50001", "count": "10"},
-                        headers={"Authorization": f"Bearer {big.harness_token}"}).json()  # fmt: skip
+        body = http.get(
+            big.graph_url + "/v1.0/auditLogs/provisioning", params={"$top": "1000"}
+        ).json()
+        assert len(body["value"]) == 1000
+        assert "@odata.nextLink" in body
+        scim = http.get(
+            f"{big.harness_url}/gateway/ng/api/scim/account/{big.account_id}/Users",
+            params={"startIndex": "50001", "count": "10"},
+            headers={"Authorization": f"Bearer {big.harness_token}"},
+        ).json()
         assert len(scim["Resources"]) == 10
 
 
 def test_env_names_scimwatch_settings(tenant: SimulatedTenant) -> None:
     env = tenant.env()
-    assert env["SCIMWATCH_GRAPH__LOGIN_URL"] == env["SCIMWATCH_GRAPH__GRAPH_URL"] == tenant.graph_url
+    assert (
+        env["SCIMWATCH_GRAPH__LOGIN_URL"] == env["SCIMWATCH_GRAPH__GRAPH_URL"] == tenant.graph_url
+    )
     assert env["SCIMWATCH_HARNESS__BASE_URL"] == tenant.harness_url
-    assert env["SCIMWATCH_GRAPH__AUTH_KIND"] == "client_secret" and env["SCIMWATCH_GRAPH__CLOUD"] == "custom"
+    assert env["SCIMWATCH_GRAPH__AUTH_KIND"] == "client_secret"
+    assert env["SCIMWATCH_GRAPH__CLOUD"] == "custom"
     assert env["SCIMWATCH_GRAPH__FIRSTGEN_SP_ID"] == tenant.firstgen_sp_id
-    assert env["SCIMWATCH_CA_BUNDLE"] == str(tenant.ca_bundle) and tenant.ca_bundle.exists()
+    assert env["SCIMWATCH_CA_BUNDLE"] == str(tenant.ca_bundle)
+    assert tenant.ca_bundle.exists()
 
 
 def test_ca_bundle_is_removed_on_exit() -> None:
