@@ -1,0 +1,314 @@
+"""`scimwatch doctor`: test both connections and every permission, and say what to change.
+
+Like Entra's "Test Connection", but each finding names what was found and what to do about it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import httpx
+
+from collectors.auth import AsyncTokenCredential, GraphAuth, HarnessAuth, make_graph_credential
+from collectors.base import AuthFailed, CollectorError, Forbidden, UnexpectedPayload
+from collectors.config import GraphConnection, HarnessConnection, origin_of, ssl_context
+from collectors.http import ApiClient, HttpPolicy
+
+FindingStatus = Literal["ok", "warn", "fail"]
+
+_CONSENT = (
+    "In the Entra admin center: App registrations > (scimwatch's app) > API permissions > "
+    "Add a permission > Microsoft Graph > Application permissions > {permission}, then "
+    "'Grant admin consent'."
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One check's verdict."""
+
+    check: str
+    status: FindingStatus
+    found: str
+    """What was found, in plain words."""
+    fix: str = ""
+    """What to change (empty when all is well)."""
+
+
+# AADSTS codes seen when client-credential sign-in fails (graph-api.md 5.3).
+_AADSTS_ADVICE = {
+    "AADSTS7000215": "The client secret is wrong: use the secret's Value (shown once when it "
+    "was created), not its Secret ID, or create a new secret.",
+    "AADSTS7000222": "The client secret has expired: create a new one under Certificates & "
+    "secrets and update scimwatch's secret.",
+    "AADSTS700016": "No application with this client id exists in this tenant: check "
+    "graph.client_id (Application (client) ID) and graph.tenant_id.",
+    "AADSTS90002": "The tenant was not found: check graph.tenant_id (Directory (tenant) ID) "
+    "and the cloud (login_url).",
+    "AADSTS900023": "The tenant id is malformed: use the Directory (tenant) ID GUID or a "
+    "verified domain.",
+    "AADSTS700027": "The certificate was not accepted: upload its public key to the app "
+    "registration (Certificates & secrets) and check certificate_path.",
+}
+
+
+async def diagnose(
+    graph: GraphConnection | None,
+    harness: HarnessConnection | None,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    credential_factory: Callable[[], AsyncTokenCredential] | None = None,
+) -> list[Finding]:
+    """Check both connections and every permission scimwatch needs.
+
+    Args:
+        graph: the Entra tenant to check, or None.
+        harness: the Harness account to check, or None.
+        transport: an httpx transport instead of the network (tests only).
+        credential_factory: a credential instead of azure-identity's (tests only).
+
+    Returns:
+        The findings, in the order the checks ran.
+    """
+    findings: list[Finding] = []
+    if graph is not None:
+        findings += await _diagnose_graph(graph, transport, credential_factory)
+    if harness is not None:
+        findings += await _diagnose_harness(harness, transport)
+    return findings
+
+
+def _client(
+    auth: httpx.Auth, ca_bundle: Any, transport: httpx.AsyncBaseTransport | None
+) -> httpx.AsyncClient:
+    if transport is not None:
+        return httpx.AsyncClient(auth=auth, transport=transport)
+    return httpx.AsyncClient(auth=auth, verify=ssl_context(ca_bundle), timeout=20.0)
+
+
+async def _diagnose_graph(
+    graph: GraphConnection,
+    transport: httpx.AsyncBaseTransport | None,
+    credential_factory: Callable[[], AsyncTokenCredential] | None,
+) -> list[Finding]:
+    auth = GraphAuth(
+        credential_factory or (lambda: make_graph_credential(graph)),
+        scope=graph.scope,
+        allowed_origin=origin_of(graph.graph_url),
+    )
+    try:
+        token_finding = await _token_finding(auth)
+        findings = [token_finding]
+        if token_finding.status == "fail":
+            return findings
+        async with _client(auth, graph.ca_bundle, transport) as client:
+            api = ApiClient(client, service="graph", policy=HttpPolicy(max_attempts=2, deadline=30))
+            findings += await _graph_permissions(api, graph)
+            for app, sp_id in graph.apps.items():
+                findings.append(await _service_principal(api, graph, app, sp_id))
+        return findings
+    finally:
+        await auth.aclose()
+
+
+async def _token_finding(auth: GraphAuth) -> Finding:
+    try:
+        await auth.token()
+    except AuthFailed as error:
+        text = str(error)
+        for code, advice in _AADSTS_ADVICE.items():
+            if code in text:
+                return Finding(
+                    "graph.token", "fail", f"Entra refused the sign-in ({code}).", advice
+                )
+        return Finding(
+            "graph.token",
+            "fail",
+            f"No token: {text}",
+            "Check tenant_id, client_id, the secret or certificate, login_url and ca_bundle.",
+        )
+    return Finding("graph.token", "ok", "A Graph access token was obtained.")
+
+
+async def _graph_permissions(api: ApiClient, graph: GraphConnection) -> list[Finding]:
+    root = graph.api_root
+    sp_id = graph.nextgen_sp_id
+    probes: list[tuple[str, str, dict[str, str | int]]] = [
+        ("AuditLog.Read.All", f"{root}/auditLogs/provisioning", {"$top": 1}),
+        ("Directory.Read.All", f"{root}/users", {"$top": 1, "$select": "id"}),
+        ("Synchronization.Read.All", f"{root}/servicePrincipals/{sp_id}/synchronization/jobs", {}),
+        (
+            "Application.Read.All",
+            f"{root}/servicePrincipals/{sp_id}/appRoleAssignedTo",
+            {"$top": 1},
+        ),
+    ]
+    findings = []
+    for permission, url, params in probes:
+        findings.append(
+            await _probe(
+                f"graph.permission.{permission}",
+                _getter(api, url, params, permission),
+                ok=f"{permission}: the endpoint answered.",
+                forbidden_fix=_CONSENT.format(permission=permission),
+            )
+        )
+    return findings
+
+
+def _getter(
+    api: ApiClient, url: str, params: dict[str, str | int], permission: str
+) -> Callable[[], Awaitable[Any]]:
+    async def call() -> Any:
+        return await api.get_json(url, params=params, permission=permission)
+
+    return call
+
+
+async def _probe(
+    check: str,
+    call: Callable[[], Awaitable[Any]],
+    *,
+    ok: str,
+    forbidden_fix: str,
+    unauthorized_fix: str = "",
+) -> Finding:
+    try:
+        await call()
+    except Forbidden as error:
+        if "licence" in error.permission:
+            return Finding(
+                check,
+                "fail",
+                str(error),
+                "Provisioning logs need an Entra ID P1/P2 licence; if the tenant has one, also "
+                "grant Directory.Read.All (the reporting API checks the licence through it).",
+            )
+        return Finding(check, "fail", str(error), forbidden_fix)
+    except AuthFailed as error:
+        return Finding(check, "fail", str(error), unauthorized_fix or "Check the credential.")
+    except UnexpectedPayload as error:
+        if error.status == 404:
+            return Finding(check, "fail", str(error), "Check the configured ids and URL.")
+        return Finding(check, "warn", str(error), "The endpoint answered unexpectedly.")
+    except CollectorError as error:
+        return Finding(check, "fail", str(error), "Check the URL, the network and ca_bundle.")
+    return Finding(check, "ok", ok)
+
+
+async def _service_principal(
+    api: ApiClient, graph: GraphConnection, app: str, sp_id: str
+) -> Finding:
+    check = f"graph.service_principal.{app}"
+    try:
+        body = await api.get_json(
+            f"{graph.api_root}/servicePrincipals/{sp_id}",
+            params={"$select": "id,appId,displayName,appDisplayName"},
+            permission="Application.Read.All",
+        )
+    except UnexpectedPayload as error:
+        if error.status in (400, 404):
+            return Finding(
+                check,
+                "fail",
+                f"No service principal with object id {sp_id}.",
+                f"Set graph.{app}_sp_id to the Object ID on the Harness enterprise application's "
+                "Overview page (Enterprise applications, not App registrations).",
+            )
+        return Finding(check, "warn", str(error), "")
+    except CollectorError as error:
+        return Finding(check, "fail", str(error), "Grant Application.Read.All (admin consent).")
+    names = [str(body.get(key) or "") for key in ("displayName", "appDisplayName")]
+    name = next((value for value in names if value), "?")
+    if any("harness" in value.lower() for value in names):
+        return Finding(check, "ok", f"{sp_id} is '{name}'.")
+    return Finding(
+        check,
+        "warn",
+        f"{sp_id} is '{name}', which does not look like a Harness app.",
+        f"Check graph.{app}_sp_id: it should be the Object ID of the Harness enterprise app "
+        "that provisions (NextGen) or signs users in (FirstGen).",
+    )
+
+
+async def _diagnose_harness(
+    harness: HarnessConnection, transport: httpx.AsyncBaseTransport | None
+) -> list[Finding]:
+    endpoints = harness.endpoints
+    findings = [_scim_url_finding(harness), _token_account_finding(harness)]
+    auth = HarnessAuth(harness.token, allowed_origin=origin_of(endpoints.gateway))
+    expired = (
+        "The token is invalid, expired, or for another account: create a new API key token "
+        "(a service account with Users and User Groups permissions) and update scimwatch."
+    )
+    async with _client(auth, harness.ca_bundle, transport) as client:
+        api = ApiClient(client, service="harness", policy=HttpPolicy(max_attempts=2, deadline=30))
+        account: dict[str, str | int] = {"accountIdentifier": harness.account_id}
+        checks: list[tuple[str, str, dict[str, str | int], str]] = [
+            ("harness.scim.users", f"{endpoints.scim}/Users", {"count": 1}, "core_user_view"),
+            (
+                "harness.scim.groups",
+                f"{endpoints.scim}/Groups",
+                {"count": 1},
+                "core_usergroup_view",
+            ),
+            (
+                "harness.ng.user_groups",
+                f"{endpoints.ng}/user-groups",
+                {**account, "pageSize": 1},
+                "core_usergroup_view",
+            ),
+        ]
+        for check, url, params, permission in checks:
+            findings.append(
+                await _probe(
+                    check,
+                    _getter(api, url, params, permission),
+                    ok=f"{url.rsplit('/', 1)[-1]}: the token can read it.",
+                    forbidden_fix=f"Give the token's user or service account {permission} "
+                    "(Users / User Groups view; SCIM also needs manage to provision).",
+                    unauthorized_fix=expired,
+                )
+            )
+    return findings
+
+
+def _scim_url_finding(harness: HarnessConnection) -> Finding:
+    endpoints = harness.endpoints
+    if endpoints.firstgen_scim:
+        return Finding(
+            "harness.scim_url",
+            "fail",
+            f"{harness.base_url} is a FirstGen SCIM URL (/gateway/api/scim/...).",
+            "Use the NextGen SCIM URL .../gateway/ng/api/scim/account/<account id>, both here "
+            "and as the Tenant URL in the Entra app's provisioning settings (harness-api.md 1.1).",
+        )
+    return Finding("harness.scim_url", "ok", f"NextGen SCIM at {endpoints.scim}.")
+
+
+def _token_account_finding(harness: HarnessConnection) -> Finding:
+    parts = harness.token.get_secret_value().split(".")
+    if len(parts) == 4 and parts[0] in ("pat", "sat"):
+        if parts[1] == harness.account_id:
+            return Finding("harness.token_account", "ok", "The token is for this account.")
+        return Finding(
+            "harness.token_account",
+            "fail",
+            f"The token is for account {parts[1]}, not {harness.account_id}.",
+            "Use a token created in this account, or fix harness.account_id.",
+        )
+    if len(parts) == 3 and parts[0] in ("pat", "sat"):
+        return Finding(
+            "harness.token_account",
+            "warn",
+            "An old-format token: its account cannot be checked.",
+            "Prefer a current token (pat.<account>.<id>.<secret>).",
+        )
+    return Finding(
+        "harness.token_account",
+        "warn",
+        "The token is not a Harness API key token (pat./sat.).",
+        "Use a Harness NextGen API key token; FirstGen keys do not work with NextGen SCIM.",
+    )
