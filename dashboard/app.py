@@ -1,0 +1,372 @@
+"""ScimwatchApp: the screens, the bindings and the poll schedule; nothing else.
+
+Each source is polled by an async worker in group `poll:<source>`; a source still being polled
+is skipped, never polled twice at once. Polls go through `poll_source` (network → cache). The app
+then re-reads each source's freshness and the newest poll id in a thread; when the id grows
+(a poll here, or a headless collector writing the cache while this app only reads it),
+`cache_changed_at` moves and the screen on top re-reads.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+from textual import on, work
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from collectors.base import Collector, CollectorError, Throttled
+from dashboard.messages import PollFailed, PollStarted, PollSucceeded
+from dashboard.screens.cycles import CyclesScreen
+from dashboard.screens.events import EventsScreen
+from dashboard.screens.groups import GroupsScreen
+from dashboard.screens.help import HelpModal
+from dashboard.screens.overview import OverviewScreen
+from dashboard.screens.retries import RetriesScreen
+from dashboard.screens.sso import SsoScreen
+from dashboard.screens.user_lookup import UserLookupScreen
+from dashboard.widgets.nav_bar import SCREENS
+from dashboard.widgets.safe_text import clean
+from dashboard.widgets.source_status import SourceState, source_state
+from store.cache import Cache
+from store.models import PollRun, SourceFreshness, SourceName
+
+
+class PollOutcome(Protocol):
+    """A saved poll, and whether the source has more to fetch at once (a backfill step)."""
+
+    @property
+    def poll_run(self) -> PollRun:
+        """The poll run saved with the batch."""
+        ...
+
+    @property
+    def complete(self) -> bool:
+        """False when the source should be polled again right away."""
+        ...
+
+
+PollSource = Callable[[Collector, Cache], Awaitable[PollOutcome]]
+"""Poll one source and save what it returned (collectors.runner.poll_source)."""
+
+STATUS_SECONDS = 2.0
+"""How often the status bar and the read-only follower look at the cache."""
+
+
+def utc_now() -> datetime:
+    """The wall clock, in UTC."""
+    return datetime.now(UTC)
+
+
+class ScimwatchApp(App[None]):
+    """The on-call dashboard."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "scimwatch"
+    MODES: ClassVar[dict[str, str | Callable[[], Screen[Any]]]] = {
+        "overview": OverviewScreen,
+        "cycles": CyclesScreen,
+        "retries": RetriesScreen,
+        "groups": GroupsScreen,
+        "sso": SsoScreen,
+        "events": EventsScreen,
+        "user": UserLookupScreen,
+    }
+    DEFAULT_MODE: ClassVar[str] = "overview"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *(
+            Binding(str(number), f"show('{mode}')", title, show=False)
+            for number, (mode, title) in enumerate(SCREENS, start=1)
+        ),
+        Binding("r", "refresh", "Refresh"),
+        Binding("p", "toggle_pause", "Pause"),
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    cache_changed_at: reactive[datetime | None] = reactive(None, always_update=True)
+    """When the cache last got new polls; screens watch this and re-read."""
+    source_states: reactive[tuple[SourceState, ...]] = reactive(())
+    """Each source's state for the status bar."""
+    mode_note: reactive[str] = reactive("")
+    """Live, paused, or read-only (and who writes): the right end of the status bar."""
+    paused: reactive[bool] = reactive(False)
+    """Polling is paused (`p`); the cache is still shown."""
+
+    class StatusRead(Message):
+        """Freshness and the newest poll id, read in a thread."""
+
+        def __init__(self, freshness: list[SourceFreshness], last_poll_id: int) -> None:
+            super().__init__()
+            self.freshness = freshness
+            self.last_poll_id = last_poll_id
+
+    def __init__(
+        self,
+        cache: Cache,
+        collectors: Sequence[Collector],
+        polling_intervals: Mapping[SourceName, timedelta],
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        read_only: bool = False,
+        writer: str = "",
+        poll_source: PollSource | None = None,
+        export_dir: Path | None = None,
+    ) -> None:
+        """Show `cache`; poll `collectors` every `polling_intervals[source]` unless read-only.
+
+        Args:
+            cache: the cache to show (and write, unless `read_only`).
+            collectors: one per source; none in read-only mode.
+            polling_intervals: each source's poll interval (freshness is judged by it too).
+            clock: the UTC clock; tests freeze it so relative times are stable.
+            read_only: another process writes the cache: follow it, never poll.
+            writer: who writes the cache when read-only (e.g. "pid 1234").
+            poll_source: network → cache for one source; `collectors.runner.poll_source`.
+            export_dir: where ctrl+s writes CSV files (the current directory by default).
+        """
+        super().__init__()
+        self.cache = cache
+        self.collectors = list(collectors)
+        self.polling_intervals = dict(polling_intervals)
+        self.clock = clock
+        self.read_only = read_only
+        self.writer = writer
+        self.poll_source = poll_source
+        self.export_dir = export_dir or Path.cwd()
+        self._next_due: dict[str, float] = {}
+        self._polling: set[SourceName] = set()
+        self._throttled_until: dict[SourceName, datetime] = {}
+        self._failing: set[SourceName] = set()
+        self._last_poll_id = -1
+        self._freshness: list[SourceFreshness] = []
+        self.set_reactive(
+            ScimwatchApp.source_states,
+            tuple(source_state(_no_data(source), clock()) for source in self.polling_intervals),
+        )
+        self.set_reactive(ScimwatchApp.mode_note, self._describe_mode())
+
+    def on_mount(self) -> None:
+        """Read the status, start polling, and keep both going."""
+        self.refresh_status()
+        self.poll_due_sources()
+        self.set_interval(STATUS_SECONDS, self._tick)
+
+    def _tick(self) -> None:
+        self.poll_due_sources()
+        self.refresh_status()
+
+    # --- polling ---------------------------------------------------------------------
+
+    def poll_due_sources(self, *, force: bool = False) -> None:
+        """Start a poll of every source that is due and not being polled already."""
+        if self.read_only or (self.paused and not force):
+            return
+        now = time.monotonic()
+        for collector in self.collectors:
+            group = f"poll:{collector.source}"
+            if not force and now < self._next_due.get(collector.source, 0.0):
+                continue
+            if any(worker.group == group and not worker.is_finished for worker in self.workers):
+                continue  # never overlap polls of one source
+            self._next_due[collector.source] = now + self._interval_seconds(collector.source)
+            self.run_worker(self._poll(collector), group=group, exit_on_error=False)
+
+    def _interval_seconds(self, source: SourceName) -> float:
+        return self.polling_intervals.get(source, timedelta(minutes=5)).total_seconds()
+
+    async def _poll(self, collector: Collector) -> None:
+        self.post_message(PollStarted(collector.source))
+        try:
+            outcome = await self._poll_function()(collector, self.cache)
+        except CollectorError as error:
+            retry_after = error.retry_after if isinstance(error, Throttled) else None
+            until = self.clock() + timedelta(seconds=retry_after) if retry_after else None
+            self.post_message(PollFailed(collector.source, str(error), error.kind, until))
+            return
+        if not outcome.complete:
+            self._next_due[collector.source] = 0.0  # a backfill continues at the next tick
+        self.post_message(PollSucceeded(outcome.poll_run))
+
+    def _poll_function(self) -> PollSource:
+        if self.poll_source is None:
+            from collectors.runner import poll_source
+
+            self.poll_source = partial(poll_source, clock=self.clock)
+        return self.poll_source
+
+    def on_poll_started(self, message: PollStarted) -> None:
+        """Show the source as being polled."""
+        self._polling.add(message.source)
+        self._show_states()
+
+    def on_poll_succeeded(self, message: PollSucceeded) -> None:
+        """Say so if the source recovered; re-read the status (which moves cache_changed_at)."""
+        source = message.poll_run.source
+        self._polling.discard(source)
+        self._throttled_until.pop(source, None)
+        if source in self._failing:
+            self._failing.discard(source)
+            self.notify(f"{source} is reachable again", title="Recovered", markup=False)
+        self.refresh_status()
+
+    def on_poll_failed(self, message: PollFailed) -> None:
+        """Tell the admin once per failure run; the status bar shows it until it recovers."""
+        self._polling.discard(message.source)
+        if message.retry_after is not None:
+            self._throttled_until[message.source] = message.retry_after
+            due = (message.retry_after - self.clock()).total_seconds()
+            self._next_due[message.source] = time.monotonic() + max(due, 0.0)
+        if message.source not in self._failing:
+            self._failing.add(message.source)
+            self.notify(
+                clean(message.reason, 300),
+                title=f"{message.source} failed ({clean(message.kind, 30)})",
+                severity="error",
+                markup=False,
+                timeout=10,
+            )
+        self.refresh_status()
+
+    @on(Worker.StateChanged)
+    def _worker_changed(self, event: Worker.StateChanged) -> None:
+        """A bug or a SQLite error in a poll is shown, never fatal, never silent."""
+        group = event.worker.group
+        if event.state != WorkerState.ERROR or not group.startswith("poll:"):
+            return
+        source: Any = group.removeprefix("poll:")
+        self.post_message(PollFailed(source, f"unexpected error: {event.worker.error!r}"))
+
+    # --- status ----------------------------------------------------------------------
+
+    def refresh_status(self) -> None:
+        """Re-read every source's freshness and the newest poll id."""
+        self._read_status(self.clock())
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="status")
+    def _read_status(self, now: datetime) -> None:
+        freshness = self.cache.freshness(now, self.polling_intervals)
+        with self.cache.reading() as db:
+            row = db.execute("SELECT coalesce(max(id), 0) FROM poll_runs").fetchone()
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.StatusRead(freshness, int(row[0])))
+
+    def on_scimwatch_app_status_read(self, message: StatusRead) -> None:
+        """Update the status bar; announce new data to the screens."""
+        self._freshness = message.freshness
+        self._show_states()
+        if message.last_poll_id != self._last_poll_id:
+            first = self._last_poll_id < 0
+            self._last_poll_id = message.last_poll_id
+            if not first:
+                self.cache_changed_at = self.clock()
+
+    def _show_states(self) -> None:
+        now = self.clock()
+        self.source_states = tuple(
+            source_state(
+                item,
+                now,
+                polling=item.source in self._polling,
+                throttled_until=self._throttled_until.get(item.source),
+            )
+            for item in self._freshness or [_no_data(s) for s in self.polling_intervals]
+        )
+        self.mode_note = self._describe_mode()
+
+    def _describe_mode(self) -> str:
+        if self.read_only:
+            return f"read-only: {self.writer or 'a collector'} writes this cache"
+        if not self.collectors:
+            return "cache only: no sources configured"
+        if self.paused:
+            return "PAUSED (p resumes)"
+        failing = [state for state in self.source_states if state.condition == "failing"]
+        if failing and len(failing) == len(self.source_states):
+            return "offline: showing the cache"
+        return "live"
+
+    # --- actions ---------------------------------------------------------------------
+
+    def action_show(self, mode: str) -> None:
+        """Switch to one of the seven screens."""
+        self.switch_mode(mode)
+
+    def action_refresh(self) -> None:
+        """Poll every source now (unless read-only) and re-read the cache."""
+        self.poll_due_sources(force=True)
+        self.refresh_status()
+        self.cache_changed_at = self.clock()
+
+    def action_toggle_pause(self) -> None:
+        """Pause or resume polling."""
+        self.paused = not self.paused
+        self.mode_note = self._describe_mode()
+        self.notify("Polling paused" if self.paused else "Polling resumed", markup=False)
+
+    def action_help(self) -> None:
+        """Help for the screen on top."""
+        if not isinstance(self.screen, HelpModal):
+            self.push_screen(HelpModal(self.screen))
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """Every screen and every action of the app and of the current screen."""
+        yield from super().get_system_commands(screen)
+        for number, (mode, title) in enumerate(SCREENS, start=1):
+            go = partial(self.switch_mode, mode)
+            yield SystemCommand(f"Go to {title}", f"Screen {number}", go)
+        for namespace, bindings in ((self, self.BINDINGS), (screen, screen.BINDINGS)):
+            for binding in bindings:
+                if isinstance(binding, Binding) and binding.description and binding.key != "q":
+                    if binding.action.startswith("show("):
+                        continue
+                    yield SystemCommand(
+                        binding.description,
+                        f"key {binding.key_display or binding.key}",
+                        partial(self.run_action, binding.action, namespace),
+                    )
+
+
+def _no_data(source: SourceName) -> SourceFreshness:
+    return SourceFreshness(
+        source=source,
+        last_success_at=None,
+        last_attempt_at=None,
+        last_error="",
+        last_error_kind="",
+        failing_since=None,
+        stale=True,
+    )
+
+
+def make_app(
+    cache: Cache,
+    collectors: Sequence[Collector],
+    polling_intervals: Mapping[SourceName, timedelta],
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    read_only: bool = False,
+    writer: str = "",
+    poll_source: PollSource | None = None,
+    export_dir: Path | None = None,
+) -> ScimwatchApp:
+    """The app, as the CLI, the tests and the screenshot script build it."""
+    return ScimwatchApp(
+        cache,
+        collectors,
+        polling_intervals,
+        clock=clock,
+        read_only=read_only,
+        writer=writer,
+        poll_source=poll_source,
+        export_dir=export_dir,
+    )

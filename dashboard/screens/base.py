@@ -1,0 +1,271 @@
+"""What every screen shares: the nav bar, the status bar, reloading when the cache changes.
+
+`ScimwatchScreen` re-reads when the app's `cache_changed_at` moves, but only while it is the
+screen on top; a hidden screen remembers to re-read when it comes back. `TableScreen` adds a
+paged table with a `/` filter, sort, copy of the selected id, CSV export and a detail pane.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, ClassVar, cast
+
+from rich.text import Text
+from sqlite_utils import Database
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static
+
+from dashboard.csv_export import ExportError, export_path, write_csv
+from dashboard.widgets.nav_bar import NavBar
+from dashboard.widgets.paged_table import Column, PagedTable, Position, TableRow
+from dashboard.widgets.safe_text import clean
+from dashboard.widgets.source_status import SourceStatusBar
+from store.cache import Cache
+
+if TYPE_CHECKING:
+    from dashboard.app import ScimwatchApp
+
+
+def matches(needle: str, *values: object) -> bool:
+    """Whether any value contains `needle`, case-insensitively (an empty needle matches)."""
+    if not needle:
+        return True
+    folded = needle.casefold()
+    return any(folded in str(value).casefold() for value in values if value is not None)
+
+
+class ScimwatchScreen(Screen[None]):
+    """A screen of the dashboard: nav bar, body, status bar, footer."""
+
+    MODE: ClassVar[str] = ""
+    """The nav bar entry this screen belongs to."""
+    SUBJECT: ClassVar[str] = ""
+    """What the screen shows, in a few words."""
+    HELP: ClassVar[str] = ""
+    """Contextual help: what the screen answers and how to read it."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+    ]
+
+    def __init__(self) -> None:
+        """A screen that reads the cache when it mounts and whenever the cache changes."""
+        super().__init__()
+        self.dirty = False
+        self.subject = self.SUBJECT
+
+    @property
+    def scim_app(self) -> ScimwatchApp:
+        """The app, typed."""
+        return cast("ScimwatchApp", self.app)
+
+    @property
+    def cache(self) -> Cache:
+        """The cache the app reads."""
+        return self.scim_app.cache
+
+    def now(self) -> datetime:
+        """The app's (injectable) clock."""
+        return self.scim_app.clock()
+
+    def compose(self) -> ComposeResult:
+        """Nav bar, the screen's own body, status bar, footer."""
+        yield NavBar(self.MODE, self.subject)
+        with Vertical(id="body"):
+            yield from self.compose_body()
+        yield SourceStatusBar()
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        """The screen's own widgets."""
+        yield from ()
+
+    def on_mount(self) -> None:
+        """Read now, and again whenever the cache changes."""
+        self.watch(self.app, "cache_changed_at", self._cache_changed, init=False)
+        self.reload()
+
+    def _cache_changed(self, _changed_at: datetime | None) -> None:
+        if self.app.screen is self:
+            self.reload()
+        else:
+            self.dirty = True  # hidden screens re-read when they come back
+
+    def on_screen_resume(self) -> None:
+        """Catch up with changes made while hidden."""
+        if self.dirty:
+            self.dirty = False
+            self.reload()
+
+    def reload(self) -> None:
+        """Re-read what the screen shows (in a thread worker)."""
+
+    def action_back(self) -> None:
+        """Close a drilled-in screen, or go back to the overview."""
+        if len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
+        elif self.MODE != "overview":
+            self.app.switch_mode("overview")
+
+    def notify_plain(self, message: str, *, severity: str = "information") -> None:
+        """A notification whose text is never parsed as markup."""
+        self.app.notify(clean(message, 500), markup=False, severity=severity)  # type: ignore[arg-type]
+
+
+class TableScreen(ScimwatchScreen):
+    """A screen built around one paged table, with filter, sort, copy, export and detail."""
+
+    COLUMNS: ClassVar[tuple[Column, ...]] = ()
+    EXPORT_NAME: ClassVar[str] = "table"
+    PAGE_SIZE: ClassVar[int] = 200
+    FILTER_PLACEHOLDER: ClassVar[str] = "filter: type to match any column"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+        Binding("slash", "filter", "Filter"),
+        Binding("s", "sort", "Sort"),
+        Binding("y", "copy_id", "Copy id"),
+        Binding("ctrl+s", "export", "Export CSV"),
+        Binding("right_square_bracket", "next_page", "Next page", show=False),
+        Binding("left_square_bracket", "previous_page", "Previous page", show=False),
+    ]
+
+    def __init__(self, filter_text: str = "") -> None:
+        """A table screen, optionally opened with a filter already applied."""
+        super().__init__()
+        self.filter_text = filter_text
+
+    @property
+    def table(self) -> PagedTable:
+        """The screen's table."""
+        return self.query_one(PagedTable)
+
+    def compose_body(self) -> ComposeResult:
+        """Filter (hidden until `/`), table, page line, detail pane."""
+        filter_input = Input(
+            value=self.filter_text, placeholder=self.FILTER_PLACEHOLDER, id="filter"
+        )
+        filter_input.display = bool(self.filter_text)
+        yield filter_input
+        yield PagedTable(self.COLUMNS, page_size=self.PAGE_SIZE, id="table")
+        yield Static("", id="page-line")
+        with VerticalScroll(id="detail-pane"):
+            yield Static("", id="detail")
+
+    def on_mount(self) -> None:
+        """Put the keyboard on the table (ScimwatchScreen.on_mount runs too: it reads)."""
+        self.table.focus()
+
+    def reload(self) -> None:
+        """Re-read the current page."""
+        table = self.table
+        if not table.loaded and table.page.starts == [None]:
+            table.show_query(self.cache, self.fetch)
+        else:
+            table.reload()
+
+    def fetch(self, db: Database, position: Position | None, limit: int) -> list[TableRow]:
+        """Rows of the screen's query after `position`, filtered by `self.filter_text`."""
+        raise NotImplementedError
+
+    def detail(self, row: TableRow) -> Text | None:
+        """The detail pane for a row (None keeps the pane hidden)."""
+        return None
+
+    def drill_in(self, row: TableRow) -> None:
+        """What enter on a row opens."""
+
+    @on(PagedTable.Loaded)
+    def _table_loaded(self, event: PagedTable.Loaded) -> None:
+        line = event.table.page_label
+        if self.filter_text:
+            line = f"filter {clean(self.filter_text, 60)!r} · {line}"
+        self.query_one("#page-line", Static).update(Text(line))
+        self._show_detail(event.table.selected)
+
+    @on(DataTable.RowHighlighted)
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_detail(self.table.selected)
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        row = self.table.selected
+        if row is not None:
+            self.drill_in(row)
+
+    def _show_detail(self, row: TableRow | None) -> None:
+        detail = self.detail(row) if row is not None else None
+        pane = self.query_one("#detail-pane")
+        pane.display = detail is not None
+        self.query_one("#detail", Static).update(detail or "")
+
+    def action_filter(self) -> None:
+        """Show the filter box and type into it."""
+        filter_input = self.query_one("#filter", Input)
+        filter_input.display = True
+        filter_input.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value
+        self.table.show_query(self.cache, self.fetch)
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self) -> None:
+        self.table.focus()
+
+    def action_back(self) -> None:
+        """Clear an open filter first; then go back."""
+        filter_input = self.query_one("#filter", Input)
+        if filter_input.display:
+            filter_input.value = ""
+            filter_input.display = False
+            self.table.focus()
+            return
+        super().action_back()
+
+    def action_sort(self) -> None:
+        """Sort the rows shown by the next column."""
+        label = self.table.cycle_sort()
+        self.notify_plain(f"Sorted by {label}")
+
+    def action_next_page(self) -> None:
+        """Older rows."""
+        if not self.table.next_page():
+            self.notify_plain("This is the last page")
+
+    def action_previous_page(self) -> None:
+        """Newer rows."""
+        if not self.table.previous_page():
+            self.notify_plain("This is the first page")
+
+    def action_copy_id(self) -> None:
+        """Copy the selected row's id to the clipboard."""
+        row = self.table.selected
+        if row is None:
+            self.notify_plain("Nothing selected", severity="warning")
+            return
+        self.app.copy_to_clipboard(clean(row.copy_id, 1000))
+        self.notify_plain(f"Copied {row.copy_id}")
+
+    def action_export(self) -> None:
+        """Export every row matching the filter (not just this page) to CSV."""
+        self._export(self.scim_app.export_dir, self.now())
+
+    @work(thread=True, exit_on_error=False, group="export")
+    def _export(self, directory: object, now: datetime) -> None:
+        from pathlib import Path
+
+        header = [column.label for column in self.COLUMNS]
+        target = export_path(Path(str(directory)), self.EXPORT_NAME, now)
+        try:
+            with self.cache.reading() as db:
+                path, count = write_csv(target, header, (r.cells for r in self.table.iter_all(db)))
+        except ExportError as error:
+            self.app.call_from_thread(self.notify_plain, str(error), severity="error")
+            return
+        self.app.call_from_thread(self.notify_plain, f"Exported {count} rows to {path}")

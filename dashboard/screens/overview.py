@@ -1,0 +1,206 @@
+"""OverviewScreen: is sync healthy, what failed, will it be retried, what must I do."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.widgets import DataTable, Static
+from textual.worker import get_current_worker
+
+from dashboard.screens.base import ScimwatchScreen
+from dashboard.timefmt import ago, clock, span
+from dashboard.widgets.safe_text import clean
+from dashboard.widgets.tile import Tile
+from store.health import overview
+from store.models import CycleSummary, JobHealth, Overview, SourceFreshness
+
+STATE_STYLES = {
+    "healthy": "bold green",
+    "running": "bold cyan",
+    "overdue": "bold yellow",
+    "silent": "bold red",
+    "quarantine": "bold white on red",
+    "paused": "bold yellow",
+    "not_run": "dim",
+}
+
+APP_NAMES = {"nextgen": "NextGen app", "firstgen": "FirstGen app"}
+
+
+def jobs_text(jobs: tuple[JobHealth, ...], now: datetime) -> Text:
+    """Each job: its state, what it means, when the next cycle is due."""
+    text = Text(end="")
+    if not jobs:
+        text.append("No provisioning job in the cache yet", style="bold")
+        text.append(": the Entra job source has not been polled successfully.\n")
+    for health in jobs:
+        job = health.job
+        text.append(f" {health.state.upper().replace('_', ' ')} ", style=STATE_STYLES[health.state])
+        text.append(f"  {APP_NAMES.get(job.app, job.app)} ", style="bold")
+        text.append(f"job {clean(job.job_id, 60)}\n", style="dim")
+        text.append(f"  {clean(health.summary, 600)}\n")
+        facts = [f"last cycle ended {ago(job.last_ended, now)}"]
+        if health.next_expected_at is not None:
+            facts.append(f"next expected {ago(health.next_expected_at, now)}")
+        if health.overdue_by is not None:
+            facts.append(f"overdue by {span(health.overdue_by)}")
+        if job.successive_failures:
+            facts.append(f"{job.successive_failures} successive failures")
+        if health.quarantine_disabled_at is not None:
+            facts.append(f"disabled on {health.quarantine_disabled_at:%Y-%m-%d} if it stays")
+        text.append("  " + " · ".join(facts) + "\n", style="dim")
+    return text
+
+
+def cycle_text(cycle: CycleSummary | None, now: datetime) -> Text:
+    """The last cycle in one line."""
+    text = Text(end="")
+    text.append("Last cycle  ", style="bold")
+    if cycle is None:
+        text.append("none in the cache yet")
+        return text
+    text.append(f"{clean(cycle.cycle_id, 40)} ended {ago(cycle.ended_at, now)}, ")
+    text.append(f"took {span(cycle.duration)}: {cycle.events} events, ")
+    text.append(f"{cycle.failed} failed", style="bold red" if cycle.failed else "")
+    text.append(f", {cycle.skipped} skipped · {cycle.creates} created, {cycle.updates} updated, ")
+    text.append(f"{cycle.deletes + cycle.disables + cycle.staged_deletes} deleted/disabled")
+    return text
+
+
+def offline_text(freshness: tuple[SourceFreshness, ...], now: datetime) -> Text:
+    """A plain warning when sources fail: the data shown is the cache, this old."""
+    failing = [item for item in freshness if item.failing_since is not None]
+    if not failing:
+        return Text("")
+    text = Text(end="")
+    for item in failing:
+        text.append(f"{item.source} failing since {clock(item.failing_since)}", style="bold red")
+        text.append(f" (data from {ago(item.last_success_at, now)}): ")
+        text.append(clean(item.last_error, 200) + "\n")
+    text.append("Showing the cached data; polling continues.", style="dim")
+    return text
+
+
+def freshness_cells(item: SourceFreshness, now: datetime) -> tuple[Text, ...]:
+    """A source's freshness row: state, last success, age, error."""
+    if item.failing_since is not None:
+        state = Text(f"failing since {clock(item.failing_since)}", style="bold red")
+    elif item.last_success_at is None:
+        state = Text("no data yet", style="yellow")
+    elif item.stale:
+        state = Text("stale", style="bold yellow")
+    else:
+        state = Text("ok", style="green")
+    return (
+        Text(item.source),
+        state,
+        Text(clock(item.last_success_at)),
+        Text(ago(item.last_success_at, now)),
+        Text(clean(item.last_error, 120), style="red"),
+    )
+
+
+class OverviewScreen(ScimwatchScreen):
+    """Health at a glance; every number opens its screen."""
+
+    MODE = "overview"
+    SUBJECT = "Health at a glance"
+    HELP = (
+        "The provisioning jobs (state, quarantine, last and next cycle), the last cycle, and "
+        "the counts that need attention: failures pending retry (escalated ones need you), "
+        "Entra groups with a problem in Harness, and users who cannot sign in. Tab to a number "
+        "and press enter (or click it) to open its screen. The table at the bottom is each "
+        "source's freshness: when it was last read and its last error."
+    )
+
+    class Read(Message):
+        """The overview was read from the cache."""
+
+        def __init__(self, answer: Overview) -> None:
+            super().__init__()
+            self.answer = answer
+
+    def compose_body(self) -> ComposeResult:
+        """Jobs, last cycle, tiles, freshness."""
+        with VerticalScroll(id="overview-top"):
+            yield Static(Text("Reading the cache…"), id="jobs")
+            yield Static("", id="last-cycle")
+            yield Static("", id="offline")
+        with Horizontal(id="tiles"):
+            yield Tile("pending retries", "retries", id="tile-pending")
+            yield Tile("escalated", "retries", id="tile-escalated")
+            yield Tile("failed last cycle", "cycles", id="tile-cycle")
+            yield Tile("group problems", "groups", id="tile-groups")
+            yield Tile("SSO conflicts", "sso", id="tile-sso")
+        yield DataTable(id="freshness", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        """Columns of the freshness table; focus the first number."""
+        table = self.query_one("#freshness", DataTable)
+        for label in ("Source", "State", "Last success", "Age", "Last error"):
+            table.add_column(label, key=label)
+        self.query_one("#tile-pending", Tile).focus()
+
+    def reload(self) -> None:
+        """Read the overview in a thread."""
+        self._read(self.now())
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="overview-read")
+    def _read(self, now: datetime) -> None:
+        app = self.scim_app
+        freshness = app.cache.freshness(now, app.polling_intervals)
+        with app.cache.reading() as db:
+            answer = overview(db, now, freshness)
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.Read(answer))
+
+    def on_overview_screen_read(self, message: Read) -> None:
+        """Show what was read."""
+        answer, now = message.answer, self.now()
+        self.query_one("#jobs", Static).update(jobs_text(answer.jobs, now))
+        self.query_one("#last-cycle", Static).update(cycle_text(answer.last_cycle, now))
+        offline = offline_text(answer.freshness, now)
+        self.query_one("#offline", Static).update(offline)
+        self.query_one("#offline").display = bool(offline.plain)
+        self._show_tiles(answer)
+        self._show_freshness(answer.freshness, now)
+
+    def _show_tiles(self, answer: Overview) -> None:
+        cycle = answer.last_cycle
+        self.query_one("#tile-pending", Tile).show(
+            answer.pending_retries, "Entra retries these", alarm=answer.pending_retries > 0
+        )
+        self.query_one("#tile-escalated", Tile).show(
+            answer.escalated_retries, "failed 2+ cycles: act", alarm=answer.escalated_retries > 0
+        )
+        self.query_one("#tile-cycle", Tile).show(
+            cycle.failed if cycle else None,
+            f"of {cycle.events} events" if cycle else "no cycle yet",
+            alarm=bool(cycle and cycle.failed),
+        )
+        self.query_one("#tile-groups", Tile).show(
+            answer.group_problems, "mapping or drift", alarm=answer.group_problems > 0
+        )
+        self.query_one("#tile-sso", Tile).show(
+            answer.sso_conflicts, "cannot sign in", alarm=answer.sso_conflicts > 0
+        )
+
+    def _show_freshness(self, freshness: tuple[SourceFreshness, ...], now: datetime) -> None:
+        table = self.query_one("#freshness", DataTable)
+        with self.app.batch_update():
+            for item in freshness:
+                cells = freshness_cells(item, now)
+                if item.source in table.rows:
+                    for column, value in zip(table.columns, cells, strict=False):
+                        table.update_cell(item.source, column, value)
+                else:
+                    table.add_row(*cells, key=item.source)
+
+    @on(Tile.Chosen)
+    def _open(self, event: Tile.Chosen) -> None:
+        self.app.switch_mode(event.target)

@@ -1,0 +1,156 @@
+"""UserLookupScreen: "why can't alice sign in?" — both sides of one user and the verdict."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.widgets import Input, Static
+from textual.worker import get_current_worker
+
+from dashboard.screens.base import ScimwatchScreen
+from dashboard.timefmt import stamp
+from dashboard.widgets.event_text import status_text
+from dashboard.widgets.safe_text import clean
+from store.health import lookup_user
+from store.models import UserLookup
+
+
+def entra_side(answer: UserLookup) -> Text:
+    """Entra: the user, how they are assigned, pending failure, latest events."""
+    text = Text(end="")
+    user = answer.entra_user
+    if user is None:
+        text.append("Not found in Entra (not assigned, or not in the cache).\n", style="yellow")
+        return text
+    text.append(clean(user.display_name, 200) or "(no name)", style="bold")
+    text.append(f"\n{clean(user.user_principal_name, 200)}\n{clean(user.id, 80)}\n", style="dim")
+    if user.account_enabled is False:
+        text.append("Account disabled in Entra\n", style="bold red")
+    text.append("\nAssigned\n", style="bold underline")
+    for line in answer.assignments or ("not assigned to either app",):
+        text.append(f"  {clean(line, 200)}\n")
+    if answer.nested_only_groups:
+        text.append("Only via nested groups (never provisioned): ", style="yellow")
+        text.append(", ".join(clean(group, 80) for group in answer.nested_only_groups) + "\n")
+    if answer.pending is not None:
+        text.append("\nPending failure\n", style="bold underline red")
+        text.append(f"  {clean(answer.pending.error_code, 80)}: ")
+        text.append(clean(answer.pending.reason, 400) + "\n")
+    text.append("\nLatest events\n", style="bold underline")
+    for event in answer.latest_events:
+        text.append(f"  {stamp(event.activity_at)} {clean(event.action, 20)} ")
+        text.append_text(status_text(event.status))
+        text.append(f" {clean(event.error_code, 60)}\n")
+    if not answer.latest_events:
+        text.append("  none\n")
+    return text
+
+
+def harness_side(answer: UserLookup) -> Text:
+    """Harness: the user, their groups, sign-in conflicts."""
+    text = Text(end="")
+    user = answer.harness_user
+    if user is None:
+        text.append("Not found in Harness.\n", style="yellow")
+    else:
+        text.append(clean(user.name, 200) or "(no name)", style="bold")
+        text.append(f"\n{clean(user.email, 200)}\n{clean(user.id, 80)}\n", style="dim")
+        provisioned = "provisioned by SCIM" if user.in_scim else "not provisioned by SCIM"
+        text.append(f"{provisioned}; {'active' if user.active is not False else 'inactive'}\n")
+        text.append("\nGroups\n", style="bold underline")
+        for group in answer.harness_groups or ("none",):
+            text.append(f"  {clean(group, 120)}\n")
+    if answer.sso_conflicts:
+        text.append("\nSign-in\n", style="bold underline red")
+        for conflict in answer.sso_conflicts:
+            text.append(f"  {clean(conflict.detail, 400)}\n")
+    return text
+
+
+class UserLookupScreen(ScimwatchScreen):
+    """Both sides of one user."""
+
+    MODE = "user"
+    SUBJECT = "User lookup"
+    HELP = (
+        "Type a user's UPN, email or Entra object id and press enter. Left: Entra (how the "
+        "user is assigned, directly or through which groups, the pending failure and the "
+        "latest provisioning events). Right: Harness (the user, their groups, sign-in "
+        "conflicts). The line at the top is the verdict: what is wrong and what to do."
+    )
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+        Binding("slash", "focus_query", "Search"),
+    ]
+
+    class Answered(Message):
+        """A lookup finished."""
+
+        def __init__(self, answer: UserLookup) -> None:
+            super().__init__()
+            self.answer = answer
+
+    def __init__(self, query: str = "") -> None:
+        """The lookup screen, optionally looking `query` up at once."""
+        super().__init__()
+        self.query_text = query
+
+    def compose_body(self) -> ComposeResult:
+        """Search box, verdict, the two sides."""
+        yield Input(value=self.query_text, placeholder="UPN, email or object id", id="query")
+        yield Static(Text("Type a user and press enter."), id="verdict")
+        with Horizontal(id="sides"):
+            with VerticalScroll(id="entra-side"):
+                yield Static("", id="entra")
+            with VerticalScroll(id="harness-side"):
+                yield Static("", id="harness")
+
+    def on_mount(self) -> None:
+        """Frame the sides and put the cursor in the search box."""
+        self.query_one("#entra-side").border_title = "Entra ID"
+        self.query_one("#harness-side").border_title = "Harness"
+        self.query_one("#query", Input).focus()
+
+    def reload(self) -> None:
+        """Look the current query up again."""
+        if self.query_text.strip():
+            self._lookup(self.query_text, self.now())
+
+    @on(Input.Submitted, "#query")
+    def _submitted(self, event: Input.Submitted) -> None:
+        self.query_text = event.value
+        self.reload()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="lookup")
+    def _lookup(self, query: str, now: datetime) -> None:
+        with self.cache.reading() as db:
+            answer = lookup_user(db, query, now)
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.Answered(answer))
+
+    def on_user_lookup_screen_answered(self, message: Answered) -> None:
+        """Show both sides."""
+        answer = message.answer
+        self.query_one("#verdict", Static).update(
+            Text.assemble(("Verdict: ", "bold"), clean(answer.verdict, 600))
+        )
+        self.query_one("#entra", Static).update(entra_side(answer))
+        self.query_one("#harness", Static).update(harness_side(answer))
+
+    def action_focus_query(self) -> None:
+        """Type another user."""
+        self.query_one("#query", Input).focus()
+
+    def action_back(self) -> None:
+        """Leave the search box first, then go back."""
+        if self.focused is self.query_one("#query", Input) and len(self.app.screen_stack) == 1:
+            self.query_one("#entra-side").focus()
+            return
+        super().action_back()
