@@ -36,7 +36,7 @@ from dashboard.screens.sso import SsoScreen
 from dashboard.screens.user_lookup import UserLookupScreen
 from dashboard.widgets.nav_bar import SCREENS
 from dashboard.widgets.safe_text import clean
-from dashboard.widgets.source_status import SourceState, source_state
+from dashboard.widgets.source_status import SourceState, no_data, source_state
 from store.cache import Cache
 from store.models import PollRun, SourceFreshness, SourceName
 
@@ -121,6 +121,7 @@ class ScimwatchApp(App[None]):
         writer: str = "",
         poll_source: PollSource | None = None,
         export_dir: Path | None = None,
+        freshness_intervals: Mapping[SourceName, timedelta] | None = None,
     ) -> None:
         """Show `cache`; poll `collectors` every `polling_intervals[source]` unless read-only.
 
@@ -133,11 +134,14 @@ class ScimwatchApp(App[None]):
             writer: who writes the cache when read-only (e.g. "pid 1234").
             poll_source: network → cache for one source; `collectors.runner.poll_source`.
             export_dir: where ctrl+s writes CSV files (the current directory by default).
+            freshness_intervals: the intervals in `clock` time, when that clock is not the
+                wall clock (the demo's simulated one runs fast); `polling_intervals` otherwise.
         """
         super().__init__()
         self.cache = cache
         self.collectors = list(collectors)
         self.polling_intervals = dict(polling_intervals)
+        self.freshness_intervals = dict(freshness_intervals or polling_intervals)
         self.clock = clock
         self.read_only = read_only
         self.writer = writer
@@ -151,7 +155,7 @@ class ScimwatchApp(App[None]):
         self._freshness: list[SourceFreshness] = []
         self.set_reactive(
             ScimwatchApp.source_states,
-            tuple(source_state(_no_data(source), clock()) for source in self.polling_intervals),
+            tuple(source_state(no_data(source), clock()) for source in self.polling_intervals),
         )
         self.set_reactive(ScimwatchApp.mode_note, self._describe_mode())
 
@@ -254,7 +258,7 @@ class ScimwatchApp(App[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="status")
     def _read_status(self, now: datetime) -> None:
-        freshness = self.cache.freshness(now, self.polling_intervals)
+        freshness = self.cache.freshness(now, self.freshness_intervals)
         with self.cache.reading() as db:
             row = db.execute("SELECT coalesce(max(id), 0) FROM poll_runs").fetchone()
         if not get_current_worker().is_cancelled:
@@ -279,7 +283,7 @@ class ScimwatchApp(App[None]):
                 polling=item.source in self._polling,
                 throttled_until=self._throttled_until.get(item.source),
             )
-            for item in self._freshness or [_no_data(s) for s in self.polling_intervals]
+            for item in self._freshness or [no_data(s) for s in self.polling_intervals]
         )
         self.mode_note = self._describe_mode()
 
@@ -336,37 +340,15 @@ class ScimwatchApp(App[None]):
                     )
 
 
-def _no_data(source: SourceName) -> SourceFreshness:
-    return SourceFreshness(
-        source=source,
-        last_success_at=None,
-        last_attempt_at=None,
-        last_error="",
-        last_error_kind="",
-        failing_since=None,
-        stale=True,
-    )
-
-
 def make_app(
     cache: Cache,
     collectors: Sequence[Collector],
     polling_intervals: Mapping[SourceName, timedelta],
-    *,
-    clock: Callable[[], datetime] = utc_now,
-    read_only: bool = False,
-    writer: str = "",
-    poll_source: PollSource | None = None,
-    export_dir: Path | None = None,
+    **options: Any,
 ) -> ScimwatchApp:
-    """The app, as the CLI, the tests and the screenshot script build it."""
-    return ScimwatchApp(
-        cache,
-        collectors,
-        polling_intervals,
-        clock=clock,
-        read_only=read_only,
-        writer=writer,
-        poll_source=poll_source,
-        export_dir=export_dir,
-    )
+    """The app, as the CLI, the tests and the screenshot script build it.
+
+    `options` are ScimwatchApp's keyword arguments: clock, read_only, writer, poll_source,
+    export_dir, freshness_intervals.
+    """
+    return ScimwatchApp(cache, collectors, polling_intervals, **options)

@@ -55,7 +55,9 @@ def main(ctx: click.Context, profile: str | None) -> None:
     Without a command, opens the dashboard on the cache of the selected profile.
     """
     if ctx.invoked_subcommand is None:
-        _not_ready("The dashboard (`scimwatch` with no command)", 6)
+        from dashboard.launch import run_tui
+
+        run_tui(_settings(ctx))
 
 
 @main.command()
@@ -64,7 +66,9 @@ def main(ctx: click.Context, profile: str | None) -> None:
 @click.option("--seed", default=7, show_default=True, help="Seed of the simulated tenant.")
 def demo(scenario: str, speed: float, seed: int) -> None:
     """Run the full dashboard on a built-in simulated tenant (no credentials needed)."""
-    _not_ready("`scimwatch demo`", 6)
+    from dashboard.launch import run_demo
+
+    run_demo(scenario, speed, seed)
 
 
 @main.command()

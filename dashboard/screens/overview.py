@@ -142,8 +142,14 @@ class OverviewScreen(ScimwatchScreen):
     def on_mount(self) -> None:
         """Columns of the freshness table; focus the first number."""
         table = self.query_one("#freshness", DataTable)
-        for label in ("Source", "State", "Last success", "Age", "Last error"):
-            table.add_column(label, key=label)
+        for label, width in (
+            ("Source", 18),
+            ("State", 22),
+            ("Last success", 12),
+            ("Age", 12),
+            ("Last error", 60),
+        ):
+            table.add_column(label, key=label, width=width)
         self.query_one("#tile-pending", Tile).focus()
 
     def reload(self) -> None:
@@ -153,7 +159,7 @@ class OverviewScreen(ScimwatchScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="overview-read")
     def _read(self, now: datetime) -> None:
         app = self.scim_app
-        freshness = app.cache.freshness(now, app.polling_intervals)
+        freshness = app.cache.freshness(now, app.freshness_intervals)
         with app.cache.reading() as db:
             answer = overview(db, now, freshness)
         if not get_current_worker().is_cancelled:

@@ -51,6 +51,19 @@ class SourceState:
     error: str = ""
 
 
+def no_data(source: SourceName) -> SourceFreshness:
+    """The freshness of a source before the cache was read."""
+    return SourceFreshness(
+        source=source,
+        last_success_at=None,
+        last_attempt_at=None,
+        last_error="",
+        last_error_kind="",
+        failing_since=None,
+        stale=True,
+    )
+
+
 def source_state(
     freshness: SourceFreshness,
     now: datetime,

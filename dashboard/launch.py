@@ -1,0 +1,213 @@
+"""Composition of the TUI: settings → cache, collectors and app; and `scimwatch demo`.
+
+`run_tui` opens the cache as its writer and polls, or, when a headless collector already holds
+the writer lock, as a reader that follows it. `run_demo` starts the simulated tenant in this
+process and runs the very same composition against it, with a throwaway cache and config.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from store.cache import Cache, CacheError, CacheLocked
+
+if TYPE_CHECKING:
+    from collectors.config import CollectorSet, GraphConnection, HarnessConnection
+    from dashboard.settings import Settings
+
+NOT_CONFIGURED = """\
+scimwatch is not configured yet, and there is no cache to show.
+
+  scimwatch config init     write a commented config file, then fill in [graph] and [harness]
+  scimwatch config path     where that file lives
+  scimwatch doctor          test both connections and every permission
+
+Secrets go in the environment (SCIMWATCH_GRAPH__CLIENT_SECRET, SCIMWATCH_HARNESS__TOKEN) or the
+OS keyring, not in the file. To see scimwatch working first, try:
+
+  scimwatch demo            the full dashboard on a simulated tenant, no credentials needed
+"""
+
+DEMO_POLLING = {
+    "SCIMWATCH_POLLING__PROVISIONING_SECONDS": "5",
+    "SCIMWATCH_POLLING__JOBS_SECONDS": "5",
+    "SCIMWATCH_POLLING__ASSIGNMENTS_SECONDS": "10",
+    "SCIMWATCH_POLLING__DIRECTORY_SECONDS": "10",
+    "SCIMWATCH_POLLING__HARNESS_SECONDS": "10",
+}
+"""The demo polls every few seconds: its simulated clock runs fast."""
+
+
+class LaunchError(click.ClickException):
+    """The TUI cannot start; the message says what to do."""
+
+
+def graph_connection(settings: Settings) -> GraphConnection | None:
+    """The Graph connection the settings describe, or None when Entra is not configured."""
+    from collectors.config import GraphConnection
+
+    graph = settings.graph
+    if not (graph.tenant_id and graph.client_id and graph.nextgen_sp_id):
+        return None
+    login_url, graph_url = graph.hosts()
+    return GraphConnection(
+        tenant_id=graph.tenant_id,
+        client_id=graph.client_id,
+        auth_kind=graph.auth_kind,
+        client_secret=settings.secret("graph", "client_secret"),
+        certificate_path=graph.certificate_path,
+        certificate_password=settings.secret("graph", "certificate_password"),
+        login_url=login_url,
+        graph_url=graph_url,
+        nextgen_sp_id=graph.nextgen_sp_id,
+        firstgen_sp_id=graph.firstgen_sp_id or None,
+        ca_bundle=settings.ca_bundle,
+    )
+
+
+def harness_connection(settings: Settings) -> HarnessConnection | None:
+    """The Harness connection the settings describe, or None when Harness is not configured."""
+    from collectors.config import HarnessConnection
+
+    token = settings.secret("harness", "token")
+    if not settings.harness.account_id or token is None:
+        return None
+    return HarnessConnection(
+        account_id=settings.harness.account_id,
+        base_url=settings.harness.base_url,
+        token=token,
+        ca_bundle=settings.ca_bundle,
+    )
+
+
+def open_cache(path: Path) -> tuple[Cache, str]:
+    """The cache as its writer, or as a reader when another process writes it (and who)."""
+    holder = Cache.writer_holder(path)
+    if holder is None:
+        try:
+            return Cache.open_writer(path), ""
+        except CacheLocked as locked:
+            holder = locked.holder
+        except CacheError as error:
+            raise LaunchError(str(error)) from error
+    try:
+        return Cache.open_reader(path), holder
+    except CacheError as error:
+        raise LaunchError(str(error)) from error
+
+
+def build_collector_set(
+    settings: Settings, clock: Callable[[], datetime] | None = None
+) -> CollectorSet:
+    """The collectors of every configured service, with the polling settings applied."""
+    from collectors.config import PollingConfig, build_collectors
+    from dashboard.settings import source_intervals
+
+    polling = PollingConfig(
+        intervals=source_intervals(settings.polling),
+        overlap=timedelta(minutes=settings.polling.overlap_minutes),
+        retention=timedelta(days=settings.polling.backfill_days),
+    )
+    return build_collectors(
+        graph_connection(settings), harness_connection(settings), polling, clock=clock
+    )
+
+
+def run_app(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    freshness_scale: float = 1.0,
+) -> None:
+    """Open the cache, build the collectors (unless only reading) and run the app."""
+    from dashboard.app import make_app, utc_now
+    from dashboard.settings import source_intervals
+
+    cache, writer = open_cache(settings.resolved_cache_path())
+    intervals = source_intervals(settings.polling)
+    collector_set = None if writer else build_collector_set(settings, clock)
+    app = make_app(
+        cache,
+        collector_set.collectors if collector_set else [],
+        intervals,
+        clock=clock or utc_now,
+        read_only=bool(writer),
+        writer=writer,
+        freshness_intervals={s: i * freshness_scale for s, i in intervals.items()},
+    )
+    try:
+        app.run()
+    finally:
+        if collector_set is not None:
+            asyncio.run(collector_set.aclose())
+        cache.close()
+
+
+def is_configured(settings: Settings) -> bool:
+    """Whether at least one service is configured enough to poll."""
+    return bool(
+        (settings.graph.tenant_id and settings.graph.client_id) or (settings.harness.account_id)
+    )
+
+
+def run_tui(settings: Settings) -> None:
+    """`scimwatch`: the dashboard on the profile's cache, polling when this process may write.
+
+    Raises:
+        LaunchError: nothing is configured and there is no cache to show.
+    """
+    if not is_configured(settings) and not settings.resolved_cache_path().exists():
+        raise LaunchError(NOT_CONFIGURED)
+    run_app(settings)
+
+
+@contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def demo_settings(env: Mapping[str, str], cache_dir: Path) -> Settings:
+    """Settings that point at a simulated tenant, ignoring the user's config file and keyring."""
+    from dashboard.settings import Settings
+
+    values = {
+        **env,
+        **DEMO_POLLING,
+        "SCIMWATCH_CACHE_PATH": str(cache_dir / "cache.db"),
+        "SCIMWATCH_USE_KEYRING": "false",
+    }
+    with _environment(values):
+        return Settings()
+
+
+def run_demo(scenario: str, speed: float, seed: int) -> None:
+    """`scimwatch demo`: the simulated tenant in-process, real collectors, a throwaway cache."""
+    from collectors.simulator import SCENARIOS, SimulatedTenant
+
+    if scenario not in SCENARIOS:
+        raise LaunchError(f"no scenario {scenario!r}; try one of: {', '.join(sorted(SCENARIOS))}")
+    click.echo(f"Starting the simulated tenant ({scenario}, seed {seed}, {speed:g}x)…")
+    with (
+        tempfile.TemporaryDirectory(prefix="scimwatch-demo-") as cache_dir,
+        SimulatedTenant(scenario=scenario, seed=seed, speed=speed) as tenant,
+    ):
+        settings = demo_settings(tenant.env(), Path(cache_dir))
+        run_app(settings, clock=tenant.scenario.clock.now, freshness_scale=max(speed, 1.0))
