@@ -9,9 +9,16 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from store.models import ProvisioningEvent, iso_utc
+
+
+def parse_iso(text: str) -> datetime:
+    """A cache timestamp back to an aware datetime."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
 
 _CHUNK = 500
 """Ids per `IN (...)` query, under SQLite's variable limit."""
@@ -87,59 +94,124 @@ def add_to_cycles(conn: sqlite3.Connection, events: Iterable[ProvisioningEvent])
         )
 
 
-def refresh_object_state(conn: sqlite3.Connection, keys: Iterable[tuple[str, str]]) -> None:
-    """Recompute the latest state of each (job_id, source_id) from its events."""
-    for job_id, source_id in set(keys):
-        if source_id:
-            _refresh_one(conn, job_id, source_id)
+def refresh_object_state(
+    conn: sqlite3.Connection, events: Sequence[ProvisioningEvent], *, rebuild: bool = False
+) -> None:
+    """Bring each touched object's latest state up to date with `events`.
+
+    When every new event of an object is newer than its saved state (incremental polls), the
+    events are folded in; otherwise (a backfill saving older pages later, or `rebuild`) the
+    object's state is recomputed from all its events.
+    """
+    by_key: dict[tuple[str, str], list[ProvisioningEvent]] = {}
+    for event in events:
+        if event.source_id:
+            by_key.setdefault((event.job_id, event.source_id), []).append(event)
+    saved = {} if rebuild else _saved_states(conn, list(by_key))
+    rows = []
+    for key, new in by_key.items():
+        new.sort(key=lambda event: (event.activity_at, event.id))
+        state = saved.get(key)
+        if rebuild or (state is not None and iso_utc(new[0].activity_at) <= state["latest_at"]):
+            recomputed = _recompute(conn, *key)
+            if recomputed is not None:
+                rows.append(recomputed)
+            continue
+        for event in new:
+            state = _fold(state, event)
+        assert state is not None
+        rows.append(state)
+    _write_states(conn, rows)
 
 
-_EVENT_COLUMNS = (
-    "id, activity_at, cycle_id, status, action, source_type, source_name, target_id,"
-    " error_code, error_category, reason, recommended_action"
-)
-
-
-def _refresh_one(conn: sqlite3.Connection, job_id: str, source_id: str) -> None:
-    history = conn.execute(
-        f"SELECT {_EVENT_COLUMNS} FROM provisioning_events"
-        " WHERE source_id = ? AND job_id = ? ORDER BY activity_at DESC, id DESC",
-        (source_id, job_id),
-    ).fetchall()
-    if not history:
-        return
-    latest = history[0]
-    failed_cycles: set[str] = set()
-    first_failure_at = None
-    target_id = next((row[7] for row in history if row[7]), "")
-    for row in history:
-        if row[3] != "failure":
-            break
-        failed_cycles.add(row[2])
-        first_failure_at = row[1]
-    conn.execute(
-        "INSERT OR REPLACE INTO object_state (job_id, source_id, source_type, source_name,"
-        " target_id, latest_event_id, latest_at, latest_status, latest_action, failed_cycles,"
-        " first_failure_at, error_code, error_category, reason, recommended_action)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            job_id,
-            source_id,
-            latest[5],
-            latest[6],
-            target_id,
-            latest[0],
-            latest[1],
-            latest[3],
-            latest[4],
-            len(failed_cycles),
-            first_failure_at,
-            latest[8],
-            latest[9],
-            latest[10],
-            latest[11],
-        ),
+def _write_states(conn: sqlite3.Connection, rows: Iterable[dict[str, Any] | None]) -> None:
+    updates = ", ".join(f"{column} = excluded.{column}" for column in _STATE_COLUMNS[2:])
+    conn.executemany(
+        f"INSERT INTO object_state ({', '.join(_STATE_COLUMNS)})"
+        f" VALUES ({', '.join('?' for _ in _STATE_COLUMNS)})"
+        f" ON CONFLICT (job_id, source_id) DO UPDATE SET {updates}",
+        ([row[column] for column in _STATE_COLUMNS] for row in rows if row is not None),
     )
+
+
+_STATE_COLUMNS = (
+    "job_id", "source_id", "source_type", "source_name", "target_id", "latest_event_id",
+    "latest_at", "latest_status", "latest_action", "latest_cycle_id", "failed_cycles",
+    "first_failure_at", "error_code", "error_category", "reason", "recommended_action",
+)  # fmt: skip
+
+
+_FOLD_COLUMNS = (
+    "job_id", "source_id", "target_id", "latest_at", "latest_status", "latest_cycle_id",
+    "failed_cycles", "first_failure_at",
+)  # fmt: skip
+"""What folding a newer event into a saved state needs to know of it."""
+
+
+def _saved_states(
+    conn: sqlite3.Connection, keys: list[tuple[str, str]]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    saved: dict[tuple[str, str], dict[str, Any]] = {}
+    by_job: dict[str, list[str]] = {}
+    for job_id, source_id in keys:
+        by_job.setdefault(job_id, []).append(source_id)
+    for job_id, source_ids in by_job.items():
+        for start in range(0, len(source_ids), _CHUNK):
+            chunk = source_ids[start : start + _CHUNK]
+            # (job_id, source_id) is the primary key: both terms let SQLite use it.
+            cursor = conn.execute(
+                f"SELECT {', '.join(_FOLD_COLUMNS)} FROM object_state"
+                f" WHERE job_id = ? AND source_id IN ({','.join('?' for _ in chunk)})",
+                [job_id, *chunk],
+            )
+            for values in cursor:
+                row = dict(zip(_FOLD_COLUMNS, values, strict=True))
+                saved[(row["job_id"], row["source_id"])] = row
+    return saved
+
+
+def _fold(state: dict[str, Any] | None, event: ProvisioningEvent) -> dict[str, Any]:
+    """The state after one event newer than `state`."""
+    at = iso_utc(event.activity_at)
+    failed = event.status == "failure"
+    streak = state["failed_cycles"] if state and state["latest_status"] == "failure" else 0
+    same_cycle = state is not None and state["latest_cycle_id"] == event.cycle_id
+    return {
+        "job_id": event.job_id,
+        "source_id": event.source_id,
+        "source_type": event.source_type,
+        "source_name": event.source_name,
+        "target_id": event.target_id or (state["target_id"] if state else ""),
+        "latest_event_id": event.id,
+        "latest_at": at,
+        "latest_status": event.status,
+        "latest_action": event.action,
+        "latest_cycle_id": event.cycle_id,
+        "failed_cycles": (streak if same_cycle and streak else streak + 1) if failed else 0,
+        "first_failure_at": (state["first_failure_at"] if state and streak else at)
+        if failed
+        else None,
+        "error_code": event.error_code,
+        "error_category": event.error_category,
+        "reason": event.reason,
+        "recommended_action": event.recommended_action,
+    }
+
+
+def _recompute(conn: sqlite3.Connection, job_id: str, source_id: str) -> dict[str, Any] | None:
+    """An object's state from all its events (the slow, always-right path)."""
+    history = conn.execute(
+        "SELECT * FROM provisioning_events WHERE source_id = ? AND job_id = ?"
+        " ORDER BY activity_at, id",
+        (source_id, job_id),
+    )
+    columns = [description[0] for description in history.description]
+    state: dict[str, Any] | None = None
+    for values in history:
+        row = dict(zip(columns, values, strict=True))
+        row["activity_at"] = parse_iso(row["activity_at"])
+        state = _fold(state, ProvisioningEvent.model_validate(row))
+    return state
 
 
 def rebuild_derived_state(conn: sqlite3.Connection) -> None:
@@ -157,6 +229,7 @@ def rebuild_derived_state(conn: sqlite3.Connection) -> None:
         " FROM provisioning_events GROUP BY job_id, cycle_id"
     )
     keys = conn.execute(
-        "SELECT DISTINCT job_id, source_id FROM provisioning_events WHERE source_id != ''"
+        "SELECT job_id, source_id, max(activity_at) FROM provisioning_events"
+        " WHERE source_id != '' GROUP BY job_id, source_id"
     ).fetchall()
-    refresh_object_state(conn, [(row[0], row[1]) for row in keys])
+    _write_states(conn, (_recompute(conn, job_id, source_id) for job_id, source_id, _ in keys))

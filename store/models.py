@@ -7,7 +7,7 @@ all `Cache.save_batch` needs to upsert it.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -57,10 +57,16 @@ class Record(BaseModel):
 
     def to_row(self) -> dict[str, Any]:
         """The SQLite row: datetimes as ISO 8601 UTC text, booleans as 0/1."""
-        return {name: _to_sql(value) for name, value in self.__dict__.items()}
+        return dict(zip(type(self).model_fields, self.to_values(), strict=True))
+
+    def to_values(self) -> tuple[Any, ...]:
+        """The row's values in field order (the ingest hot path: no dict per row)."""
+        return tuple(_to_sql(value) for value in self.__dict__.values())
 
 
 def _to_sql(value: object) -> object:
+    if value.__class__ is str or value is None:
+        return value
     if isinstance(value, datetime):
         return iso_utc(value)
     if isinstance(value, bool):
@@ -70,9 +76,9 @@ def _to_sql(value: object) -> object:
 
 def iso_utc(moment: datetime) -> str:
     """ISO 8601 text that sorts correctly as a string: UTC, microseconds, a `Z`."""
-    from datetime import UTC
-
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if moment.utcoffset():
+        moment = moment.astimezone(UTC)
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 class ProvisioningEvent(Record):

@@ -260,9 +260,6 @@ def m002_cycles_and_object_state(db: Database) -> None:
     for statement in _DERIVED_STATE_TABLES.split(";"):
         if statement.strip():
             db.execute(statement)
-    from store.derived import rebuild_derived_state
-
-    rebuild_derived_state(db.conn)
 
 
 @migrations()
@@ -272,3 +269,25 @@ def m003_alert_state(db: Database) -> None:
         "CREATE TABLE alert_state (key TEXT PRIMARY KEY, message TEXT NOT NULL,"
         " severity TEXT NOT NULL, since TEXT NOT NULL)"
     )
+
+
+@migrations()
+def m004_leaner_event_indexes_and_cycle_of_latest(db: Database) -> None:
+    """Index events by cycle id alone, and keep each object's latest cycle.
+
+    Cycle ids are unique across jobs, so the job id in the index only cost 74 bytes per event;
+    the latest cycle lets a failure streak be folded in incrementally on ingest.
+    """
+    db.execute("DROP INDEX IF EXISTS provisioning_events_cycle")
+    db.execute("CREATE INDEX provisioning_events_cycle_id ON provisioning_events (cycle_id)")
+    db.execute("ALTER TABLE object_state ADD COLUMN latest_cycle_id TEXT NOT NULL DEFAULT ''")
+    # Only failing objects are ever looked up by status: a partial index stays small and
+    # costs nothing when a success is folded in.
+    db.execute("DROP INDEX IF EXISTS object_state_status")
+    db.execute(
+        "CREATE INDEX object_state_failing ON object_state (failed_cycles, first_failure_at)"
+        " WHERE latest_status = 'failure'"
+    )
+    from store.derived import rebuild_derived_state
+
+    rebuild_derived_state(db.conn)

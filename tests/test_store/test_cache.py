@@ -84,10 +84,23 @@ def test_saving_same_batch_twice_keeps_one_row_per_event(cache, cache_path):
 
 
 def test_a_later_batch_updates_the_row_of_the_same_id(cache, cache_path):
+    cache.save_batch(
+        Batch(source="harness.ng", records=[HarnessGroup(identifier="g", name="Old")]), T0, T0
+    )
+    cache.save_batch(
+        Batch(source="harness.ng", records=[HarnessGroup(identifier="g", name="New")]), T0, T0
+    )
+    assert rows(cache_path, "SELECT identifier, name FROM harness_groups") == [("g", "New")]
+
+
+def test_an_event_already_cached_is_kept_as_first_saved(cache, cache_path):
+    """Graph's provisioning events are immutable: a re-sent id is not counted twice."""
     cache.save_batch(events_batch("a"), T0, T0)
-    changed = event("a", status="failure")
-    cache.save_batch(Batch(source="graph.provisioning", records=[changed]), T0, T0)
-    assert rows(cache_path, "SELECT id, status FROM provisioning_events") == [("a", "failure")]
+    cache.save_batch(
+        Batch(source="graph.provisioning", records=[event("a", status="failure")]), T0, T0
+    )
+    assert rows(cache_path, "SELECT id, status FROM provisioning_events") == [("a", "success")]
+    assert rows(cache_path, "SELECT events, failed FROM cycles") == [(1, 0)]
 
 
 def test_batch_and_watermark_commit_together_or_not_at_all(cache, cache_path):
