@@ -36,9 +36,7 @@ def ingest_store(path: Path, count: int) -> float:
     start = time.perf_counter()
     with Cache.open_writer(path) as cache:
         for page in pages:
-            cache.save_batch(
-                Batch(source="graph.provisioning", records=page), START, START
-            )
+            cache.save_batch(Batch(source="graph.provisioning", records=page), START, START)
     return time.perf_counter() - start
 
 
@@ -101,7 +99,9 @@ def reads(path: Path) -> dict[str, tuple[float, float]]:
         "overview": latency(run(health.overview, now, ())),
         "group_mappings": latency(run(health.group_mappings)),
         "sso_conflicts": latency(run(health.sso_conflicts)),
-        "freshness": latency(lambda: cache.freshness(now, {"graph.provisioning": timedelta(minutes=2)})),
+        "freshness": latency(
+            lambda: cache.freshness(now, {"graph.provisioning": timedelta(minutes=2)})
+        ),
     }
 
 
@@ -114,9 +114,11 @@ def main() -> None:
     try:
         raw = ingest_raw(work / "raw.db", args.ingest_events)
         stored = ingest_store(work / "store.db", args.ingest_events)
-        print(f"| ingest {args.ingest_events:,} events | raw executemany {args.ingest_events / raw:,.0f}/s"
-              f" | store path {args.ingest_events / stored:,.0f}/s | ratio {raw / stored:.2f}x slower"
-              f" ({stored / raw * 100:.0f}% of raw time; store/raw speed = {raw / stored:.2f}) |")
+        print(
+            f"| ingest {args.ingest_events:,} events | raw executemany {args.ingest_events / raw:,.0f}/s"
+            f" | store path {args.ingest_events / stored:,.0f}/s | ratio {raw / stored:.2f}x slower"
+            f" ({stored / raw * 100:.0f}% of raw time; store/raw speed = {raw / stored:.2f}) |"
+        )
         big = work / "big.db"
         if args.events != args.ingest_events:
             ingest_store(big, args.events)

@@ -38,7 +38,9 @@ def events(count: int, users: int = 20_000, seed: int = 7) -> Iterator[Provision
     for index in range(count):
         if index % per_cycle == 0:
             cycle_id = _uuid(rng)
-        at = START + timedelta(minutes=40 * (index // per_cycle), milliseconds=index % per_cycle * 37)
+        at = START + timedelta(
+            minutes=40 * (index // per_cycle), milliseconds=index % per_cycle * 37
+        )
         user = user_ids[rng.randrange(users)]
         failed = rng.random() < 0.03
         name = f"user{index % users}@contoso.example"
@@ -55,7 +57,9 @@ def events(count: int, users: int = 20_000, seed: int = 7) -> Iterator[Provision
             source_type="User",
             source_name=name,
             target_id="" if failed else f"{rng.getrandbits(128):x}"[:22],
-            error_code="SystemForCrossDomainIdentityManagementServiceIncompatible" if failed else "",
+            error_code="SystemForCrossDomainIdentityManagementServiceIncompatible"
+            if failed
+            else "",
             error_category="failure" if failed else "",
             reason=REASON.format(name=name, retry=(at + timedelta(minutes=40)).isoformat()[:19])
             if failed
@@ -66,20 +70,39 @@ def events(count: int, users: int = 20_000, seed: int = 7) -> Iterator[Provision
             detail=pack_detail(
                 {
                     "provisioningSteps": [
-                        {"name": "EntryImportAdd", "provisioningStepType": "import", "status": "success",
-                         "description": f"Received User '{name}' change of type (Add) from Azure Active Directory"},
-                        {"name": "EntrySynchronizationScoping", "provisioningStepType": "scoping",
-                         "status": "success", "description": f"Determine if User in scope by evaluating against each scoping filter",
-                         "details": {"Active in the source system": "True", "Assigned to the application": "True",
-                                     "User has the required role": "True", "Scoping filter evaluation passed": "True"}},
-                        {"name": "EntryExportAdd", "provisioningStepType": "export",
-                         "status": "failure" if failed else "success",
-                         "description": f"User '{name}' was created in Harness"},
+                        {
+                            "name": "EntryImportAdd",
+                            "provisioningStepType": "import",
+                            "status": "success",
+                            "description": f"Received User '{name}' change of type (Add) from Azure Active Directory",
+                        },
+                        {
+                            "name": "EntrySynchronizationScoping",
+                            "provisioningStepType": "scoping",
+                            "status": "success",
+                            "description": "Determine if User in scope by evaluating against each scoping filter",
+                            "details": {
+                                "Active in the source system": "True",
+                                "Assigned to the application": "True",
+                                "User has the required role": "True",
+                                "Scoping filter evaluation passed": "True",
+                            },
+                        },
+                        {
+                            "name": "EntryExportAdd",
+                            "provisioningStepType": "export",
+                            "status": "failure" if failed else "success",
+                            "description": f"User '{name}' was created in Harness",
+                        },
                     ],
                     "modifiedProperties": [
                         {"displayName": "accountEnabled", "oldValue": None, "newValue": "True"},
                         {"displayName": "userPrincipalName", "oldValue": None, "newValue": name},
-                        {"displayName": "displayName", "oldValue": None, "newValue": name.split("@")[0]},
+                        {
+                            "displayName": "displayName",
+                            "oldValue": None,
+                            "newValue": name.split("@")[0],
+                        },
                     ],
                 }
             ),
