@@ -203,14 +203,31 @@ def doctor() -> None:
     _not_ready("`scimwatch doctor`", 4)
 
 
+SCENARIO_NAMES = ("healthy", "incident", "quarantine", "large")
+"""The simulated tenant's scenarios (kept here so --help does not import the simulator)."""
+
+
 @main.command()
-@click.option("--scenario", default="incident", show_default=True)
+@click.option(
+    "--scenario", type=click.Choice(SCENARIO_NAMES), default="incident", show_default=True
+)
 @click.option("--port", default=0, show_default=True, help="Graph port (Harness: port + 1).")
-@click.option("--speed", default=120.0, show_default=True)
+@click.option("--speed", default=120.0, show_default=True, help="Simulated minutes per minute.")
 @click.option("--seed", default=7, show_default=True)
 def simulate(scenario: str, port: int, speed: float, seed: int) -> None:
-    """Serve the simulated Entra + Harness tenant on 127.0.0.1 over HTTPS."""
-    _not_ready("`scimwatch simulate`", 3)
+    """Serve the simulated Entra + Harness tenant on 127.0.0.1 over HTTPS.
+
+    Prints the environment that points scimwatch at it (CA bundle included); Ctrl+C stops it.
+    """
+    import signal
+
+    from collectors.simulator import run_simulator
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM stops it as cleanly as Ctrl+C (temp CA removed)
+
+    signal.signal(signal.SIGTERM, stop)
+    run_simulator(scenario, port, speed, seed, click.echo)  # type: ignore[arg-type]
 
 
 @main.command()

@@ -102,3 +102,31 @@ def test_installed_console_script_runs():
     assert subprocess.run([executable, "--help"], capture_output=True, check=True).returncode == 0
     completed = subprocess.run([executable, "paths"], capture_output=True, text=True, check=True)
     assert "cache" in completed.stdout
+
+
+def test_simulate_prints_the_environment_and_stops_cleanly_on_sigterm(tmp_path):
+    """`scimwatch simulate` serves, prints its SCIMWATCH_* variables, and cleans up on TERM."""
+    import signal
+
+    executable = shutil.which("scimwatch")
+    assert executable is not None
+    process = subprocess.Popen(
+        [executable, "simulate", "--scenario", "healthy"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if line.startswith("# one provisioning cycle"):
+            break
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=20) == 0 or process.returncode in (0, -signal.SIGTERM, 130)
+    exports = dict(
+        line.removeprefix("export ").strip().split("=", 1)
+        for line in lines
+        if line.startswith("export ")
+    )
+    assert exports["SCIMWATCH_GRAPH__LOGIN_URL"].startswith("https://127.0.0.1:")
+    assert not Path(exports["SCIMWATCH_CA_BUNDLE"]).exists()
