@@ -227,7 +227,10 @@ def simulate(scenario: str, port: int, speed: float, seed: int) -> None:
         raise KeyboardInterrupt  # SIGTERM stops it as cleanly as Ctrl+C (temp CA removed)
 
     signal.signal(signal.SIGTERM, stop)
-    run_simulator(scenario, port, speed, seed, click.echo)  # type: ignore[arg-type]
+    try:
+        run_simulator(scenario, port, speed, seed, click.echo)  # type: ignore[arg-type]
+    except KeyboardInterrupt:
+        click.echo("# simulator stopped")
 
 
 @main.command()
