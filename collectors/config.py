@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 import certifi
@@ -21,6 +21,9 @@ import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from collectors.base import Collector, register_secret
+
+if TYPE_CHECKING:
+    from collectors.http import HttpPolicy
 from store.models import AppName, SourceName
 
 AuthKind = Literal["client_secret", "certificate", "managed_identity", "azure_cli"]
@@ -70,8 +73,8 @@ class GraphConnection(BaseModel):
 class HarnessConnection(BaseModel):
     """How to reach one Harness account.
 
-    `base_url` is the gateway root (``https://app.harness.io/gateway``); a SCIM tenant URL pasted
-    from Entra (``…/ng/api/scim/account/ID``) is accepted too and reduced to its gateway root.
+    `base_url` is the cluster host (``https://app.harness.io``, which gets ``/gateway``), an API
+    root with a path, or a SCIM tenant URL pasted from Entra; see `harness_endpoints`.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -239,6 +242,7 @@ def build_collectors(
     clock: Callable[[], datetime] | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     reporting_rate: tuple[int, float] = (5, 10.0),
+    policy: HttpPolicy | None = None,
 ) -> CollectorSet:
     """Create the HTTP clients and every collector for the configured services.
 
@@ -250,6 +254,7 @@ def build_collectors(
         transport: an httpx transport to use instead of the network (tests only).
         reporting_rate: requests per seconds for Graph's reporting API (5 per 10 s per app;
             graph-api.md 6.2); only a test against a simulator without limits changes it.
+        policy: retry/deadline/size limits; defaults from `polling.request_deadline`.
 
     Returns:
         The collectors and the clients; close them with `CollectorSet.aclose` or use
@@ -264,7 +269,7 @@ def build_collectors(
     now = clock or utc_now
     collectors: list[Collector] = []
     built = CollectorSet(collectors=collectors, clients=[])
-    policy = HttpPolicy(deadline=polling.request_deadline)
+    policy = policy or HttpPolicy(deadline=polling.request_deadline)
     if graph is not None:
         for secret in (graph.client_secret, graph.certificate_password):
             if secret is not None:

@@ -234,3 +234,25 @@ async def test_a_slow_drip_and_a_hang_are_cut_at_the_deadline(tenant, cache):
         await built.aclose()
     assert_every_event_once(tenant, cache)
     assert cache.count("sync_jobs") > 0
+
+
+async def test_tls_is_verified_without_the_simulator_ca_nothing_connects(tenant, cache):
+    from collectors.http import HttpPolicy
+
+    graph, harness = connections(tenant)
+    graph = graph.model_copy(update={"ca_bundle": None})
+    harness = harness.model_copy(update={"ca_bundle": None})
+    built = build_collectors(
+        graph, harness, clock=tenant.scenario.clock.now, policy=HttpPolicy(max_attempts=1)
+    )
+    try:
+        by_source = {collector.source: collector for collector in built.collectors}
+        with pytest.raises(CollectorError) as graph_error:
+            await poll_source(by_source["graph.jobs"], cache)
+        with pytest.raises(CollectorError) as harness_error:
+            await poll_source(by_source["harness.scim"], cache)
+    finally:
+        await built.aclose()
+    assert graph_error.value.kind == "auth"  # azure-identity refused the simulator's certificate
+    assert harness_error.value.kind == "unavailable"
+    assert "CERTIFICATE_VERIFY_FAILED" in str(harness_error.value.__cause__)
