@@ -1,0 +1,228 @@
+"""The table screens: rows match the health model; drill-in, filter, sort, copy, export, paging."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from textual.widgets import Static
+
+from dashboard.screens.event_detail import EventDetailModal
+from dashboard.screens.events import EventsScreen
+from dashboard.screens.user_lookup import UserLookupScreen
+from dashboard.widgets.paged_table import PagedTable
+from store.cache import Cache
+from store.health import group_mappings, pending_retries, recent_cycles, sso_conflicts
+from tests.test_dashboard.builders import NOW
+from tests.test_dashboard.helpers import app_on, settle
+
+SIZE = (120, 36)
+
+
+def table(app) -> PagedTable:
+    return app.screen.query_one(PagedTable)
+
+
+def keys(app) -> list[str]:
+    return [str(row.key.value) for row in table(app).ordered_rows]
+
+
+def detail(app) -> str:
+    return str(app.screen.query_one("#detail", Static).render())
+
+
+async def open_screen(app, pilot, key: str) -> None:
+    await pilot.press(key)
+    await settle(app, pilot)
+
+
+async def test_events_show_the_log_newest_first(writer: Cache, tmp_path: Path):
+    app = app_on(writer, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_screen(app, pilot, "6")
+        assert keys(app) == [f"evt-{n:04d}" for n in range(10, 0, -1)]
+        assert "HarnessConflict" in detail(app)
+        assert "Steps" in detail(app)
+        assert "Modified properties" in detail(app)
+
+
+async def test_events_filter_status_and_text(writer: Cache, tmp_path: Path):
+    app = app_on(writer, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_screen(app, pilot, "6")
+        await pilot.press("f")  # failures only
+        await settle(app, pilot)
+        assert keys(app) == ["evt-0010", "evt-0008", "evt-0005"]
+        await pilot.press("f", "f", "f", "f")  # round to every status
+        await settle(app, pilot)
+        await pilot.press("slash", *"bob")
+        await settle(app, pilot)
+        assert keys(app) == ["evt-0008", "evt-0005", "evt-0002"]
+        assert "filter 'bob'" in str(app.screen.query_one("#page-line", Static).render())
+        await pilot.press("escape")  # clears the filter
+        await settle(app, pilot)
+        assert len(keys(app)) == 10
+
+
+async def test_events_page_with_keyset(writer: Cache, tmp_path: Path):
+    app = app_on(writer, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_screen(app, pilot, "6")
+        events = app.screen
+        assert isinstance(events, EventsScreen)
+        table(app).page_size = 4
+        table(app).show_query(writer, events.fetch)
+        await settle(app, pilot)
+        assert keys(app) == ["evt-0010", "evt-0009", "evt-0008", "evt-0007"]
+        await pilot.press("right_square_bracket")
+        await settle(app, pilot)
+        assert keys(app) == ["evt-0006", "evt-0005", "evt-0004", "evt-0003"]
+        await pilot.press("right_square_bracket")
+        await settle(app, pilot)
+        assert keys(app) == ["evt-0002", "evt-0001"]
+        await pilot.press("left_square_bracket", "left_square_bracket")
+        await settle(app, pilot)
+        assert keys(app) == ["evt-0010", "evt-0009", "evt-0008", "evt-0007"]
+
+
+async def test_refresh_keeps_the_cursor_on_its_row(writer: Cache, tmp_path: Path):
+    app = app_on(writer, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_screen(app, pilot, "6")
+        await pilot.press("down", "down", "down")
+        assert table(app).selected_key == "evt-0007"
+        from store.models import Batch
+        from tests.test_dashboard.builders import _event
+
+        newer = _event(11, 1, "cycle-4", "u-dave", "Dave")
+        writer.save_batch(Batch(source="graph.provisioning", records=[newer]), NOW, NOW)
+        await pilot.press("r")
+        await settle(app, pilot)
+        assert keys(app)[0] == "evt-0011"
+        assert table(app).selected_key == "evt-0007"
+
+
+async def test_enter_opens_the_event_and_esc_closes_it(writer: Cache, tmp_path: Path):
+    app = app_on(writer, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_screen(app, pilot, "6")
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert isinstance(app.screen, EventDetailModal)
+        text = str(app.screen.query_one("#event-detail", Static).render())
+        assert "evt-0010" in text
+        assert "409 Conflict" in text
+        await pilot.press("y")
+        assert app.clipboard == "evt-0010"
+        await pilot.press("escape")
+        assert isinstance(app.screen, EventsScreen)
+
+
+async def test_copy_and_sort(writer: Cache, tmp_path: Path):
+    app = app_on(writer, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_screen(app, pilot, "6")
+        await pilot.press("down", "y")
+        assert app.clipboard == "evt-0009"
+        await pilot.press("s")  # by time, oldest first
+        assert keys(app)[0] == "evt-0001"
+        await pilot.press("s")  # by status: failures first (stable: oldest first within)
+        assert keys(app)[:3] == ["evt-0005", "evt-0008", "evt-0010"]
+
+
+async def test_export_writes_the_filtered_rows(writer: Cache, tmp_path: Path):
+    app = app_on(writer, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_screen(app, pilot, "6")
+        await pilot.press("f")  # failures
+        await settle(app, pilot)
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+    [path] = tmp_path.glob("scimwatch-events-*.csv")
+    assert path.name == "scimwatch-events-20261128-100000.csv"
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["Time (UTC)", "Status", "Action", "Type", "Identity", "Error code", "Cycle"]
+    assert [row[4] for row in rows[1:]] == ["Platform Team", "Bob Brown", "Bob Brown"]
+    assert {row[1] for row in rows[1:]} == {"failure"}
+
+
+async def test_export_refuses_a_symlink(writer: Cache, tmp_path: Path):
+    target = tmp_path / "elsewhere.csv"
+    (tmp_path / "scimwatch-events-20261128-100000.csv").symlink_to(target)
+    app = app_on(writer, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_screen(app, pilot, "6")
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert any("symbolic link" in str(n.message) for n in app._notifications)
+    assert not target.exists()
+
+
+async def test_retries_match_the_health_model(writer: Cache, tmp_path: Path):
+    with writer.reading() as db:
+        expected = pending_retries(db, NOW)
+    app = app_on(writer, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_screen(app, pilot, "3")
+        assert keys(app) == [f"{r.job_id}:{r.source_id}" for r in expected]
+        assert "ESCALATED" in str(table(app).get_row_at(0)[3])
+        assert expected[0].hint.title in detail(app)
+        await pilot.press("y")
+        assert app.clipboard == "u-bob"
+        await pilot.press("enter")  # the object's events
+        await settle(app, pilot)
+        assert isinstance(app.screen, EventsScreen)
+        assert keys(app) == ["evt-0008", "evt-0005", "evt-0002"]
+        await pilot.press("escape", "escape")  # the filter, then back
+        assert type(app.screen).__name__ == "RetriesScreen"
+
+
+async def test_cycles_drill_into_a_cycle(writer: Cache, tmp_path: Path):
+    with writer.reading() as db:
+        expected = recent_cycles(db)
+    app = app_on(writer, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_screen(app, pilot, "2")
+        assert keys(app) == [f"{c.job_id}:{c.cycle_id}" for c in expected]
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert isinstance(app.screen, EventsScreen)
+        assert app.screen.cycle == ("Harness.nextgen", "cycle-3")
+        assert keys(app)[:2] == ["evt-0010", "evt-0008"]  # failures first
+        assert len(keys(app)) == 4
+        await pilot.press("escape")
+        assert type(app.screen).__name__ == "CyclesScreen"
+
+
+async def test_groups_show_both_member_lists(writer: Cache, tmp_path: Path):
+    with writer.reading() as db:
+        expected = group_mappings(db)
+    app = app_on(writer, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_screen(app, pilot, "4")
+        assert len(keys(app)) == len(expected)
+        ops_row = next(i for i, key in enumerate(keys(app)) if key == "g-ops")
+        table(app).move_cursor(row=ops_row)
+        await pilot.pause()
+        text = detail(app)
+        assert "Entra direct members (2): alice@example.com, carol@example.com" in text
+        assert "Harness members (1): alice@example.com" in text
+        assert "Missing in Harness (1): carol@example.com" in text
+
+
+async def test_sso_conflicts_lead_to_user_lookup(writer: Cache, tmp_path: Path):
+    with writer.reading() as db:
+        expected = sso_conflicts(db)
+    app = app_on(writer, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_screen(app, pilot, "5")
+        assert len(keys(app)) == len(expected)
+        first = expected[0]
+        assert first.what_to_do[:40] in detail(app)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert isinstance(app.screen, UserLookupScreen)
+        verdict = str(app.screen.query_one("#verdict", Static).render())
+        assert verdict.startswith("Verdict: ")
