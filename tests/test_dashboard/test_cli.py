@@ -110,19 +110,17 @@ def test_simulate_prints_the_environment_and_stops_cleanly_on_sigterm(tmp_path):
 
     executable = shutil.which("scimwatch")
     assert executable is not None
-    process = subprocess.Popen(
-        [executable, "simulate", "--scenario", "healthy"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    lines = []
-    for line in process.stdout:
-        lines.append(line)
-        if line.startswith("# one provisioning cycle"):
-            break
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=20) == 0
+    with subprocess.Popen(
+        [executable, "simulate", "--scenario", "healthy"], stdout=subprocess.PIPE, text=True
+    ) as process:
+        assert process.stdout is not None
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith("# one provisioning cycle"):
+                break
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
     exports = dict(
         line.removeprefix("export ").strip().split("=", 1)
         for line in lines
