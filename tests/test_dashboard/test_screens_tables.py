@@ -31,6 +31,16 @@ def detail(app) -> str:
     return str(app.screen.query_one("#detail", Static).render())
 
 
+def exists(path: Path) -> bool:
+    return path.exists()
+
+
+def read_export(directory: Path) -> tuple[Path, int, list[list[str]]]:
+    [path] = directory.glob("scimwatch-events-*.csv")
+    with path.open(encoding="utf-8", newline="") as handle:
+        return path, path.stat().st_mode & 0o777, list(csv.reader(handle))
+
+
 async def open_screen(app, pilot, key: str) -> None:
     await pilot.press(key)
     await settle(app, pilot)
@@ -138,11 +148,9 @@ async def test_export_writes_the_filtered_rows(writer: Cache, tmp_path: Path):
         await settle(app, pilot)
         await pilot.press("ctrl+s")
         await settle(app, pilot)
-    [path] = tmp_path.glob("scimwatch-events-*.csv")
+    path, mode, rows = read_export(tmp_path)
     assert path.name == "scimwatch-events-20261128-100000.csv"
-    assert oct(path.stat().st_mode & 0o777) == "0o600"
-    with path.open(encoding="utf-8", newline="") as handle:
-        rows = list(csv.reader(handle))
+    assert oct(mode) == "0o600"
     assert rows[0] == ["Time (UTC)", "Status", "Action", "Type", "Identity", "Error code", "Cycle"]
     assert [row[4] for row in rows[1:]] == ["Platform Team", "Bob Brown", "Bob Brown"]
     assert {row[1] for row in rows[1:]} == {"failure"}
@@ -157,7 +165,7 @@ async def test_export_refuses_a_symlink(writer: Cache, tmp_path: Path):
         await pilot.press("ctrl+s")
         await settle(app, pilot)
         assert any("symbolic link" in str(n.message) for n in app._notifications)
-    assert not target.exists()
+    assert not exists(target)
 
 
 async def test_retries_match_the_health_model(writer: Cache, tmp_path: Path):
