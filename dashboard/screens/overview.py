@@ -144,10 +144,10 @@ class OverviewScreen(ScimwatchScreen):
         table = self.query_one("#freshness", DataTable)
         for label, width in (
             ("Source", 18),
-            ("State", 22),
+            ("State", 24),
             ("Last success", 12),
             ("Age", 12),
-            ("Last error", 60),
+            ("Last error", 58),
         ):
             table.add_column(label, key=label, width=width)
         self.query_one("#tile-pending", Tile).focus()
