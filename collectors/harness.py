@@ -91,9 +91,9 @@ def _scim_user_record(wire: _ScimUser) -> HarnessUser:
         name=wire.display_name or name.display_name or name.formatted or parts,
         external_id=wire.external_id or "",
         active=wire.active,
+        # harness.scim owns in_scim, harness.ng owns in_ng: each source sets only its own flag
+        # and the cache merges the two views of a row (store.models.Record.presence_flags).
         in_scim=True,
-        # SCIM lists only users that are also NextGen members (harness-api.md 1.4).
-        in_ng=True,
     )
 
 
@@ -110,8 +110,8 @@ class ScimCollector:
         """Every SCIM user and group, as snapshots of the SCIM-listed rows."""
         records: list[Record] = []
         snapshots = [
-            Snapshot(table="harness_users", where={"in_scim": 1}),
-            Snapshot(table="harness_groups", where={"in_scim": 1}),
+            Snapshot(table="harness_users", where={"in_scim": 1}, clear="in_scim"),
+            Snapshot(table="harness_groups", where={"in_scim": 1}, clear="in_scim"),
         ]
         skipped = 0
         async for items in self._pages("Users", USERS_VIEW):
@@ -174,7 +174,6 @@ def _scim_group_records(group: _ScimGroup) -> list[Record]:
             name=group.display_name or "",
             externally_managed=True,
             in_scim=True,
-            in_ng=True,
         )
     ]
     records += [
@@ -249,7 +248,6 @@ def _ng_group_records(wire: _NgGroup) -> list[Record]:
             externally_managed=managed,
             sso_linked=bool(wire.sso_linked),
             harness_managed=bool(wire.harness_managed),
-            in_scim=managed and scope == "account",
             in_ng=True,
         )
     ]
@@ -276,7 +274,6 @@ def _ng_user_record(wire: _NgUser) -> HarnessUser:
         name=wire.name or "",
         active=None if wire.disabled is None else not wire.disabled,
         in_ng=True,
-        in_scim=bool(wire.externally_managed),
     )
 
 
@@ -313,9 +310,9 @@ class NextGenCollector:
             source="harness.ng",
             records=dedupe(records),
             snapshots=[
-                Snapshot(table="harness_groups", where={"in_ng": 1}),
+                Snapshot(table="harness_groups", where={"in_ng": 1}, clear="in_ng"),
                 Snapshot(table="harness_group_members"),
-                Snapshot(table="harness_users", where={"in_ng": 1}),
+                Snapshot(table="harness_users", where={"in_ng": 1}, clear="in_ng"),
             ],
             skipped=skipped,
         )

@@ -27,10 +27,6 @@ def _fail(message: str, code: int = EXIT_NOT_READY) -> NoReturn:
     sys.exit(code)
 
 
-def _not_ready(what: str, issue: int) -> NoReturn:
-    _fail(f"{what} is not built yet (tracked in issue {issue}).")
-
-
 def _settings(ctx: click.Context, exit_code: int = EXIT_NOT_READY) -> Settings:
     from dashboard.settings import ConfigError, load_settings
 
@@ -74,9 +70,40 @@ def demo(scenario: str, speed: float, seed: int) -> None:
 @main.command()
 @click.option("--once", is_flag=True, help="Poll every source once and exit (for cron).")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text")
-def collect(once: bool, log_format: str) -> None:
-    """Keep the cache fresh without a UI (a daemon, or --once from cron)."""
-    _not_ready("`scimwatch collect`", 4)
+@click.option("--metrics-port", type=int, help="Serve Prometheus metrics on this port.")
+@click.option(
+    "--metrics-host", default="127.0.0.1", show_default=True, help="Address to serve metrics on."
+)
+@click.option(
+    "--metrics-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write node-exporter textfile metrics here (refreshed every 30 s).",
+)
+@click.pass_context
+def collect(
+    ctx: click.Context,
+    once: bool,
+    log_format: str,
+    metrics_port: int | None,
+    metrics_host: str,
+    metrics_file: Path | None,
+) -> None:
+    """Keep the cache fresh without a UI (a daemon, or --once from cron).
+
+    Takes the cache's writer lock; logs structured lines to stderr without secrets; stops
+    cleanly on SIGTERM/SIGINT. With webhooks configured, announces each state change.
+    """
+    from dashboard.headless import run_collect_command
+
+    status = run_collect_command(
+        _settings(ctx),
+        once=once,
+        log_format=log_format,  # type: ignore[arg-type]
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
+        metrics_file=metrics_file,
+    )
+    sys.exit(status)
 
 
 @main.command()
@@ -198,9 +225,15 @@ def _parse_since(since: str | None) -> datetime | None:
 
 
 @main.command()
-def doctor() -> None:
-    """Test both connections and every permission; say exactly what to fix."""
-    _not_ready("`scimwatch doctor`", 4)
+@click.pass_context
+def doctor(ctx: click.Context) -> None:
+    """Test both connections and every permission; say exactly what to fix.
+
+    Exit 0 when every check passes, 1 otherwise.
+    """
+    from dashboard.headless import run_doctor_command
+
+    sys.exit(run_doctor_command(_settings(ctx)))
 
 
 SCENARIO_NAMES = ("healthy", "incident", "quarantine", "large")

@@ -27,6 +27,7 @@ from store.models import (
     PollRun,
     ProvisioningEvent,
     Record,
+    Snapshot,
     SourceFreshness,
     SourceName,
     iso_utc,
@@ -259,7 +260,7 @@ class Cache:
                 _upsert(conn, record_type, records)
             for snapshot in batch.snapshots:
                 record_type = _record_type_for(snapshot.table)
-                _prune_snapshot(conn, record_type, snapshot.where, by_type.get(record_type, []))
+                _prune_snapshot(conn, record_type, snapshot, by_type.get(record_type, []))
             if batch.watermark is not None:
                 conn.execute(
                     "INSERT INTO watermarks (source, value, complete, updated_at)"
@@ -335,9 +336,27 @@ def _record_type_for(table: str) -> type[Record]:
 
 
 def _upsert(conn: sqlite3.Connection, record_type: type[Record], records: list[Record]) -> None:
+    if not record_type.presence_flags:
+        _upsert_columns(conn, record_type, records, tuple(record_type.model_fields))
+        return
+    # Rows several sources describe: each source updates only the fields it set.
+    by_fields: dict[frozenset[str], list[Record]] = {}
+    for record in records:
+        by_fields.setdefault(frozenset(record.model_fields_set), []).append(record)
+    for fields_set, group in by_fields.items():
+        owned = tuple(name for name in record_type.model_fields if name in fields_set)
+        _upsert_columns(conn, record_type, group, owned)
+
+
+def _upsert_columns(
+    conn: sqlite3.Connection,
+    record_type: type[Record],
+    records: list[Record],
+    updated: tuple[str, ...],
+) -> None:
     columns = list(record_type.model_fields)
     keys = record_type.primary_key
-    updates = ", ".join(f"{column} = excluded.{column}" for column in columns if column not in keys)
+    updates = ", ".join(f"{column} = excluded.{column}" for column in updated if column not in keys)
     conflict = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
     sql = (
         f"INSERT INTO {record_type.table} ({', '.join(columns)})"
@@ -365,14 +384,16 @@ def _save_events(conn: sqlite3.Connection, events: list[ProvisioningEvent]) -> N
 def _prune_snapshot(
     conn: sqlite3.Connection,
     record_type: type[Record],
-    where: Mapping[str, str | int],
+    snapshot: Snapshot,
     kept: Iterable[Record],
 ) -> None:
-    """Delete the snapshot's rows that this batch did not bring back."""
+    """Delete (or, with `clear`, unflag) the snapshot's rows this batch did not bring back."""
     keys = record_type.primary_key
-    for column in where:
+    for column in [*snapshot.where, *([snapshot.clear] if snapshot.clear else [])]:
         if column not in record_type.model_fields:
             raise CacheError(f"{record_type.table} has no column {column!r}")
+    if snapshot.clear and snapshot.clear not in record_type.presence_flags:
+        raise CacheError(f"{snapshot.clear!r} is not a presence flag of {record_type.table}")
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS _kept (k1, k2, k3)")
     conn.execute("DELETE FROM _kept")
     padded = (tuple(record.to_row()[key] for key in keys) + (None,) * 3 for record in kept)
@@ -381,11 +402,15 @@ def _prune_snapshot(
         f"_kept.k{index} = {record_type.table}.{key}" for index, key in enumerate(keys, 1)
     )
     conditions = [f"NOT EXISTS (SELECT 1 FROM _kept WHERE {matches_kept})"]
-    conditions += [f"{column} = ?" for column in where]
-    conn.execute(
-        f"DELETE FROM {record_type.table} WHERE {' AND '.join(conditions)}",
-        tuple(where.values()),
-    )
+    conditions += [f"{column} = ?" for column in snapshot.where]
+    where = " AND ".join(conditions)
+    params = tuple(snapshot.where.values())
+    if snapshot.clear is None:
+        conn.execute(f"DELETE FROM {record_type.table} WHERE {where}", params)
+        return
+    conn.execute(f"UPDATE {record_type.table} SET {snapshot.clear} = 0 WHERE {where}", params)
+    unlisted = " AND ".join(f"{flag} = 0" for flag in record_type.presence_flags)
+    conn.execute(f"DELETE FROM {record_type.table} WHERE {unlisted}")
 
 
 def _insert_poll_run(conn: sqlite3.Connection, poll_run: PollRun) -> PollRun:

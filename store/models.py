@@ -54,6 +54,10 @@ class Record(BaseModel):
 
     table: ClassVar[str]
     primary_key: ClassVar[tuple[str, ...]]
+    presence_flags: ClassVar[tuple[str, ...]] = ()
+    """For rows several sources describe: one 0/1 column per source saying it lists the row.
+    Such rows are merged (a source updates only the fields it set) and removed only when no
+    source lists them any more."""
 
     def to_row(self) -> dict[str, Any]:
         """The SQLite row: datetimes as ISO 8601 UTC text, booleans as 0/1."""
@@ -239,6 +243,7 @@ class HarnessUser(Record):
 
     table: ClassVar[str] = "harness_users"
     primary_key: ClassVar[tuple[str, ...]] = ("id",)
+    presence_flags: ClassVar[tuple[str, ...]] = ("in_scim", "in_ng")
 
     id: str
     email: str = ""
@@ -256,6 +261,7 @@ class HarnessGroup(Record):
 
     table: ClassVar[str] = "harness_groups"
     primary_key: ClassVar[tuple[str, ...]] = ("scope", "identifier")
+    presence_flags: ClassVar[tuple[str, ...]] = ("in_scim", "in_ng")
 
     scope: str = "account"
     """account, org/ORG or org/ORG/project/PROJECT."""
@@ -342,6 +348,9 @@ class Snapshot(BaseModel):
     table: str
     where: dict[str, str | int] = Field(default_factory=dict)
     """Column = value pairs that bound the snapshot (e.g. {"app": "firstgen"})."""
+    clear: str | None = None
+    """For rows several sources describe: instead of deleting a row this batch did not bring
+    back, set this presence flag to 0; the row goes once no source lists it."""
 
 
 class Batch(BaseModel):

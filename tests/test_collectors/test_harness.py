@@ -106,14 +106,17 @@ async def test_nextgen_groups_include_native_and_child_scope_groups():
     mock = MockApi(FakeClock(), handler)
     batch = await NextGenCollector(harness_api(mock), ENDPOINTS, "acct1").collect(None)
     groups = {(g.scope, g.identifier): g for g in batch.records if isinstance(g, HarnessGroup)}
-    assert groups[("account", "Dev_Team")].in_scim
+    scim_group = groups[("account", "Dev_Team")]
+    assert (scim_group.externally_managed, scim_group.in_ng) == (True, True)
+    assert "in_scim" not in scim_group.model_fields_set  # harness.scim owns that flag
     native = groups[("account", "Dev_Team_native")]
-    assert (native.externally_managed, native.sso_linked, native.in_scim) == (False, True, False)
+    assert (native.externally_managed, native.sso_linked) == (False, True)
     assert groups[("org/default/project/payments", "_project_all_users")].harness_managed
     users = {u.id: u for u in batch.records if isinstance(u, HarnessUser)}
     assert users["native-user-1"].email == "native@example.com"
     assert users["native-user-1"].active is False
-    assert users["Zk3d0cT1QzSbX3mN8a2LqA"].in_scim
+    assert users["Zk3d0cT1QzSbX3mN8a2LqA"].in_ng
+    assert "in_scim" not in users["Zk3d0cT1QzSbX3mN8a2LqA"].model_fields_set
 
 
 async def test_nextgen_group_listing_falls_back_to_the_account_scope():

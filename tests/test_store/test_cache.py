@@ -314,3 +314,38 @@ def test_event_detail_round_trips_compactly():
 @pytest.mark.parametrize("blob", [None, b"", b"not zlib", pack_detail({})[:-3]])
 def test_unreadable_event_detail_is_empty_not_an_error(blob):
     assert unpack_detail(blob) == {}
+
+
+def test_two_sources_describing_one_row_each_keep_their_fields(cache, cache_path):
+    """SCIM knows a user's externalId, NextGen does not: a NextGen poll must not blank it."""
+    from store.models import HarnessUser
+
+    scim = HarnessUser(
+        id="u1", email="a@example.com", external_id="ext-1", active=True, in_scim=True
+    )
+    cache.save_batch(Batch(source="harness.scim", records=[scim]), T0, T0)
+    ng = HarnessUser(id="u1", email="a@example.com", name="Alice", in_ng=True)
+    cache.save_batch(Batch(source="harness.ng", records=[ng]), T0, T0)
+    assert rows(
+        cache_path, "SELECT id, name, external_id, active, in_scim, in_ng FROM harness_users"
+    ) == [("u1", "Alice", "ext-1", 1, 1, 1)]
+
+
+def test_a_row_goes_only_when_no_source_lists_it(cache, cache_path):
+    from store.models import HarnessUser
+
+    snapshot_scim = [Snapshot(table="harness_users", where={"in_scim": 1}, clear="in_scim")]
+    snapshot_ng = [Snapshot(table="harness_users", where={"in_ng": 1}, clear="in_ng")]
+    both = HarnessUser(id="u1", email="a@example.com", in_scim=True)
+    cache.save_batch(Batch(source="harness.scim", records=[both], snapshots=snapshot_scim), T0, T0)
+    cache.save_batch(
+        Batch(
+            source="harness.ng", records=[HarnessUser(id="u1", in_ng=True)], snapshots=snapshot_ng
+        ),
+        T0,
+        T0,
+    )
+    cache.save_batch(Batch(source="harness.scim", records=[], snapshots=snapshot_scim), T0, T0)
+    assert rows(cache_path, "SELECT id, in_scim, in_ng FROM harness_users") == [("u1", 0, 1)]
+    cache.save_batch(Batch(source="harness.ng", records=[], snapshots=snapshot_ng), T0, T0)
+    assert rows(cache_path, "SELECT count(*) FROM harness_users") == [(0,)]
