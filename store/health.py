@@ -539,11 +539,15 @@ def _map_group(
     missing: list[str] = []
     extra: list[str] = []
     if harness is not None:
-        if harness["name"] != name:
+        if harness["identifier"] not in {
+            c.identifier for c in harness_ids.candidate_identifiers(name)
+        }:
+            # Harness never changes an identifier: after a rename in Entra (and the name
+            # update SCIM sends) the group keeps the identifier of its first name.
             problems.append("renamed")
             details.append(
                 f"renamed in Entra: Harness keeps the identifier {harness['identifier']!r} "
-                f"and shows {harness['name']!r}"
+                f"(from its old name) and shows {harness['name']!r}"
             )
         if harness["identifier"] not in directory.bound:
             problems.append("no_role_binding")
