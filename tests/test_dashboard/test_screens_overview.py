@@ -1,0 +1,88 @@
+"""Overview and user lookup against the health model; `scimwatch` without configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Static
+
+from dashboard.launch import NOT_CONFIGURED, LaunchError, open_cache, run_tui
+from dashboard.settings import Settings
+from dashboard.widgets.tile import Tile
+from store.cache import Cache
+from store.health import overview
+from tests.test_dashboard.builders import INTERVALS, NOW
+from tests.test_dashboard.helpers import app_on, settle
+
+SIZE = (120, 36)
+
+
+def tile_number(app, tile_id: str) -> str:
+    return str(app.screen.query_one(f"#{tile_id}", Tile).render()).split("\n")[0]
+
+
+async def test_overview_numbers_match_the_health_model(writer: Cache, tmp_path: Path):
+    with writer.reading() as db:
+        expected = overview(db, NOW, writer.freshness(NOW, INTERVALS))
+    app = app_on(writer, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert tile_number(app, "tile-pending") == str(expected.pending_retries)
+        assert tile_number(app, "tile-escalated") == str(expected.escalated_retries)
+        assert tile_number(app, "tile-groups") == str(expected.group_problems)
+        assert tile_number(app, "tile-sso") == str(expected.sso_conflicts)
+        assert expected.last_cycle is not None
+        assert tile_number(app, "tile-cycle") == str(expected.last_cycle.failed)
+        jobs = str(app.screen.query_one("#jobs", Static).render())
+        assert "HEALTHY" in jobs
+        assert "QUARANTINE" in jobs
+        assert "next expected in 32 min" in jobs
+        last_cycle = str(app.screen.query_one("#last-cycle", Static).render())
+        assert "cycle-3 ended 8 min ago" in last_cycle
+        freshness = app.screen.query_one("#freshness", DataTable)
+        assert freshness.row_count == len(INTERVALS)
+
+
+async def test_overview_on_an_empty_cache_says_so(cache_path: Path, tmp_path: Path):
+    with Cache.open_writer(cache_path) as cache:
+        app = app_on(cache, tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            assert "No provisioning job" in str(app.screen.query_one("#jobs", Static).render())
+            assert tile_number(app, "tile-pending") == "0"
+            assert "logs no data" in " ".join(
+                str(widget.render()) for widget in app.screen.query(".source-status")
+            )
+
+
+async def test_user_lookup_shows_both_sides_and_the_verdict(writer: Cache, tmp_path: Path):
+    app = app_on(writer, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("7", *"carol@example.com", "enter")
+        await settle(app, pilot)
+        entra = str(app.screen.query_one("#entra", Static).render())
+        harness = str(app.screen.query_one("#harness", Static).render())
+        verdict = str(app.screen.query_one("#verdict", Static).render())
+        assert "nextgen: directly" in entra
+        assert "h-u-carol" in harness
+        assert verdict.startswith("Verdict: ")
+
+
+def test_tui_without_configuration_says_how_to_configure(tmp_path: Path):
+    settings = Settings(cache_path=tmp_path / "none.db", use_keyring=False)
+    with pytest.raises(LaunchError) as raised:
+        run_tui(settings)
+    assert raised.value.message == NOT_CONFIGURED
+    assert "scimwatch demo" in NOT_CONFIGURED
+
+
+def test_cache_held_by_a_collector_opens_read_only(seeded: Path):
+    with Cache.open_writer(seeded):
+        cache, writer = open_cache(seeded)
+        assert cache.read_only
+        assert writer.startswith("pid ")
+    cache, writer = open_cache(seeded)
+    assert not cache.read_only
+    assert writer == ""
+    cache.close()
