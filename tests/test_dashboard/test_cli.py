@@ -6,6 +6,7 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -94,11 +95,18 @@ def test_config_errors_exit_2_with_the_reason(tmp_path, monkeypatch):
     assert "leaky" not in result.output
 
 
-def test_installed_console_script_runs():
-    """`scimwatch --help` and `scimwatch paths` work from the installed package."""
-    executable = shutil.which("scimwatch")
+def console_script() -> str:
+    """The installed `scimwatch` script beside this interpreter (the venv need not be on PATH)."""
+    beside = Path(sys.executable).parent / "scimwatch"
+    executable = str(beside) if beside.exists() else shutil.which("scimwatch")
     if executable is None:
         pytest.fail("the scimwatch console script is not installed")
+    return executable
+
+
+def test_installed_console_script_runs():
+    """`scimwatch --help` and `scimwatch paths` work from the installed package."""
+    executable = console_script()
     assert subprocess.run([executable, "--help"], capture_output=True, check=True).returncode == 0
     completed = subprocess.run([executable, "paths"], capture_output=True, text=True, check=True)
     assert "cache" in completed.stdout
@@ -108,8 +116,7 @@ def test_simulate_prints_the_environment_and_stops_cleanly_on_sigterm(tmp_path):
     """`scimwatch simulate` serves, prints its SCIMWATCH_* variables, and cleans up on TERM."""
     import signal
 
-    executable = shutil.which("scimwatch")
-    assert executable is not None
+    executable = console_script()
     with subprocess.Popen(
         [executable, "simulate", "--scenario", "healthy"], stdout=subprocess.PIPE, text=True
     ) as process:
