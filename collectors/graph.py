@@ -13,7 +13,7 @@ import re
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import AliasChoices, Field
 
@@ -230,6 +230,24 @@ class ProvisioningState:
         )
 
 
+class CoverageGapRecord(Record):
+    """A span of the provisioning log lost to downtime past Entra's retention.
+
+    reliability.md 1.6 point 6. Saved with the poll that found it (the store has no record
+    type for it yet); read back by `store.health.coverage_gaps`.
+    """
+
+    table: ClassVar[str] = "coverage_gaps"
+    primary_key: ClassVar[tuple[str, ...]] = ("source", "gap_from")
+
+    source: SourceName
+    gap_from: datetime
+    """The newest event saved before the downtime: nothing after it could be fetched..."""
+    gap_to: datetime
+    """...until this time, the oldest Entra still kept when the gap was found."""
+    detected_at: datetime
+
+
 def _optional_time(text: object) -> datetime | None:
     return _utc(datetime.fromisoformat(text)) if isinstance(text, str) and text else None
 
@@ -320,11 +338,20 @@ class ProvisioningCollector:
     async def _incremental(self, state: ProvisioningState, now: datetime) -> Batch:
         since = (state.newest or state.covered) - self._polling.overlap
         oldest_available = now - self._polling.retention
+        gaps: list[Record] = []
         if since < oldest_available:
             log.warning(
                 "graph.provisioning: events before %s are past Entra's retention and cannot"
                 " be fetched any more (coverage gap)",
                 graph_time_literal(oldest_available),
+            )
+            gaps.append(
+                CoverageGapRecord(
+                    source="graph.provisioning",
+                    gap_from=state.newest or state.covered,
+                    gap_to=oldest_available,
+                    detected_at=now,
+                )
             )
             since = oldest_available
         events, skipped = await self._fetch(since, None)
@@ -332,7 +359,7 @@ class ProvisioningCollector:
         next_state = ProvisioningState(newest=newest, covered=max(state.covered, newest or now))
         return Batch(
             source="graph.provisioning",
-            records=list(events),
+            records=[*events, *gaps],
             watermark=next_state.dump() if newest else iso_utc(state.covered),
             skipped=skipped,
         )

@@ -10,9 +10,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import logging
 import os
 import sqlite3
 import stat
+import struct
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,6 +39,11 @@ from store.schema import migrations
 
 BUSY_TIMEOUT_SECONDS = 10.0
 """How long a connection waits for a lock before failing; WAL readers never wait on writers."""
+QUICK_CHECK_BUDGET_SECONDS = 0.25
+"""How long `open_writer` lets `PRAGMA quick_check` run: all of a small cache, the start of a
+large one (a multi-GB cache would take seconds; the header check and the first use cover it)."""
+
+log = logging.getLogger("scimwatch.store.cache")
 
 
 class CacheError(Exception):
@@ -52,6 +60,81 @@ class CacheLocked(CacheError):
             f"{path} is being written by another scimwatch process ({holder}). "
             "Only one process writes a cache: stop it, or open this cache read-only."
         )
+
+
+class _Corrupt(Exception):
+    """The cache file is not a usable SQLite database (internal to `open_writer`)."""
+
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _header_problem(path: Path) -> str:
+    """Why the file's header is not a sound SQLite database's, or "" (an empty file is fine).
+
+    Catches garbage over page 1 and a file cut short of the size its header records, before
+    SQLite would meet either deep inside a query.
+    """
+    with path.open("rb") as file:
+        header = file.read(100)
+        size = os.fstat(file.fileno()).st_size
+    if not header:
+        return ""
+    if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
+        return "not a SQLite database (bad header)"
+    (page_size,) = struct.unpack(">H", header[16:18])
+    page_size = 65536 if page_size == 1 else page_size
+    change_counter, pages = struct.unpack(">II", header[24:32])
+    (valid_for,) = struct.unpack(">I", header[92:96])
+    # A checkpoint killed midway can leave page 1 ahead of the file's end; the WAL still holds
+    # the rest, so a short file only means damage when no WAL is there to finish it.
+    wal = path.with_name(path.name + "-wal")
+    hot_wal = wal.exists() and wal.stat().st_size > 0
+    short = valid_for == change_counter and pages and size < pages * page_size
+    if short and not hot_wal:
+        return f"truncated: {size} bytes, its header records {pages} pages of {page_size}"
+    return ""
+
+
+def _bounded_quick_check(conn: sqlite3.Connection) -> None:
+    """`PRAGMA quick_check`, abandoned (as passed) when it outruns its budget."""
+    deadline = time.monotonic() + QUICK_CHECK_BUDGET_SECONDS
+    conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+    try:
+        rows = conn.execute("PRAGMA quick_check").fetchall()
+    except sqlite3.OperationalError as error:
+        if "interrupt" in str(error):
+            return
+        raise
+    finally:
+        conn.set_progress_handler(None, 0)
+    if rows != [("ok",)]:
+        raise _Corrupt("quick_check: " + "; ".join(str(row[0]) for row in rows[:3]))
+
+
+def _is_corruption(error: sqlite3.DatabaseError) -> bool:
+    """Whether SQLite says the file is damaged or not a database (not full, locked, I/O)."""
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+    text = str(error)
+    return "malformed" in text or "not a database" in text
+
+
+def _move_aside(path: Path) -> Path:
+    """Rename a corrupt cache (and its -wal/-shm) to ``<name>.corrupt-<UTC time>``."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    serial = 1
+    while target.exists():
+        serial += 1
+        target = path.with_name(f"{path.name}.corrupt-{stamp}-{serial}")
+    os.replace(path, target)
+    for suffix in ("-wal", "-shm"):
+        companion = path.with_name(path.name + suffix)
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(companion, target.with_name(target.name + suffix))
+    return target
 
 
 def parse_time(text: str | None) -> datetime | None:
@@ -98,14 +181,23 @@ class Cache:
         self.read_only = read_only
         self._lock_fd: int | None = None
         self._keeper: sqlite3.Connection | None = None
+        self.recovered_from: Path | None = None
+        """Where a corrupt cache found at open was moved before this one was rebuilt."""
 
     @classmethod
     def open_writer(cls, path: Path) -> Cache:
         """Take the writer lock, create the file (0600) if needed, and migrate it.
 
+        A cache found corrupt or truncated (not a database, a failed bounded `quick_check`, or
+        a corruption error while migrating) is moved aside to ``<name>.corrupt-<UTC time>``
+        (with its ``-wal``/``-shm``) and rebuilt empty, once: the collectors fetch it again
+        from the APIs. `recovered_from` then names where the old file went. Errors of the
+        environment (disk full, I/O errors, permissions) never move a cache aside.
+
         Raises:
             CacheLocked: another process is writing this cache.
-            CacheError: the path cannot be used (a symlink, not a file, no permission).
+            CacheError: the path cannot be used (a symlink, not a file, no permission), or a
+                freshly rebuilt cache is still unusable.
         """
         path = Path(path)
         ensure_private_dir(path.parent)
@@ -113,12 +205,21 @@ class Cache:
         cache._take_lock()
         try:
             create_private_file(path)
-            with cache._connection() as conn:
-                # 16 KB pages: +26% insert speed and -19% size (reference/perf-baselines.md);
-                # only takes effect on a new, empty file.
-                conn.execute("PRAGMA page_size=16384")
-                conn.execute("PRAGMA journal_mode=WAL")
-                migrations.apply(Database(conn))
+            try:
+                cache._prepare()
+            except _Corrupt as corrupt:
+                cache.recovered_from = _move_aside(path)
+                log.warning(
+                    "cache %s was unusable (%s); moved it to %s and started a new one",
+                    path,
+                    corrupt,
+                    cache.recovered_from,
+                )
+                create_private_file(path)
+                try:
+                    cache._prepare()
+                except _Corrupt as again:
+                    raise CacheError(f"{path} is unusable even when rebuilt: {again}") from again
             # An idle connection held for the writer's lifetime: without it each unit of work
             # is the last connection to close and pays a full WAL checkpoint (~18 ms a batch);
             # with it SQLite checkpoints automatically every 1000 pages. Never used to query.
@@ -128,6 +229,28 @@ class Cache:
             cache.close()
             raise
         return cache
+
+    def _prepare(self) -> None:
+        """Check the file is a sound SQLite database, set it up and migrate it.
+
+        Raises:
+            _Corrupt: the file is not a database, or damaged.
+        """
+        problem = _header_problem(self.path)
+        if problem:
+            raise _Corrupt(problem)
+        try:
+            with self._connection() as conn:
+                _bounded_quick_check(conn)
+                # 16 KB pages: +26% insert speed and -19% size (reference/perf-baselines.md);
+                # only takes effect on a new, empty file.
+                conn.execute("PRAGMA page_size=16384")
+                conn.execute("PRAGMA journal_mode=WAL")
+                migrations.apply(Database(conn))
+        except sqlite3.DatabaseError as error:
+            if _is_corruption(error):
+                raise _Corrupt(str(error)) from error
+            raise
 
     @classmethod
     def open_reader(cls, path: Path) -> Cache:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlite_utils import Database
 
@@ -825,3 +825,42 @@ def overview(db: Database, now: datetime, freshness: Iterable[SourceFreshness]) 
         sso_conflicts=len(sso_conflicts(db)),
         freshness=tuple(freshness),
     )
+
+
+# --- Coverage gaps ------------------------------------------------------------------------
+
+
+class CoverageGap(NamedTuple):
+    """A span of a source's log that was never fetched and never can be (past retention)."""
+
+    source: str
+    gap_from: datetime
+    gap_to: datetime
+    detected_at: datetime
+
+
+def coverage_gaps(db: Database, source: str | None = None) -> list[CoverageGap]:
+    """The recorded coverage gaps, newest first (all sources, or one)."""
+    where, params = ("WHERE source = ?", [source]) if source else ("", [])
+    rows = _rows(
+        db,
+        f"SELECT source, gap_from, gap_to, detected_at FROM coverage_gaps {where}"
+        " ORDER BY gap_from DESC",
+        params,
+    )
+    return [
+        CoverageGap(
+            source=row["source"],
+            gap_from=_required_time(row["gap_from"]),
+            gap_to=_required_time(row["gap_to"]),
+            detected_at=_required_time(row["detected_at"]),
+        )
+        for row in rows
+    ]
+
+
+def _required_time(text: str) -> datetime:
+    moment = parse_time(text)
+    if moment is None:
+        raise ValueError(f"empty time in coverage_gaps: {text!r}")
+    return moment

@@ -291,3 +291,16 @@ def m004_leaner_event_indexes_and_cycle_of_latest(db: Database) -> None:
     from store.derived import rebuild_derived_state
 
     rebuild_derived_state(db.conn)
+
+
+@migrations()
+def m005_coverage_gaps(db: Database) -> None:
+    """Spans of a log no poll could fetch: the collector was down past the API's retention.
+
+    The provisioning collector adds one when its watermark is older than Entra keeps events
+    (reliability.md 1.6 point 6), so the history shown is never silently partial.
+    """
+    db.execute(
+        "CREATE TABLE coverage_gaps (source TEXT NOT NULL, gap_from TEXT NOT NULL,"
+        " gap_to TEXT NOT NULL, detected_at TEXT NOT NULL, PRIMARY KEY (source, gap_from))"
+    )
