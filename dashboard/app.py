@@ -122,6 +122,7 @@ class ScimwatchApp(App[None]):
         poll_source: PollSource | None = None,
         export_dir: Path | None = None,
         freshness_intervals: Mapping[SourceName, timedelta] | None = None,
+        on_exit: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         """Show `cache`; poll `collectors` every `polling_intervals[source]` unless read-only.
 
@@ -136,6 +137,7 @@ class ScimwatchApp(App[None]):
             export_dir: where ctrl+s writes CSV files (the current directory by default).
             freshness_intervals: the intervals in `clock` time, when that clock is not the
                 wall clock (the demo's simulated one runs fast); `polling_intervals` otherwise.
+            on_exit: awaited as the app closes, in its event loop (closes HTTP clients).
         """
         super().__init__()
         self.cache = cache
@@ -147,6 +149,7 @@ class ScimwatchApp(App[None]):
         self.writer = writer
         self.poll_source = poll_source
         self.export_dir = export_dir or Path.cwd()
+        self.on_exit = on_exit
         self._next_due: dict[str, float] = {}
         self._polling: set[SourceName] = set()
         self._throttled_until: dict[SourceName, datetime] = {}
@@ -164,6 +167,11 @@ class ScimwatchApp(App[None]):
         self.refresh_status()
         self.poll_due_sources()
         self.set_interval(STATUS_SECONDS, self._tick)
+
+    async def on_unmount(self) -> None:
+        """Close what the collectors hold open, in the loop that opened it."""
+        if self.on_exit is not None:
+            await self.on_exit()
 
     def _tick(self) -> None:
         self.poll_due_sources()
@@ -349,6 +357,6 @@ def make_app(
     """The app, as the CLI, the tests and the screenshot script build it.
 
     `options` are ScimwatchApp's keyword arguments: clock, read_only, writer, poll_source,
-    export_dir, freshness_intervals.
+    export_dir, freshness_intervals, on_exit.
     """
     return ScimwatchApp(cache, collectors, polling_intervals, **options)

@@ -7,7 +7,6 @@ process and runs the very same composition against it, with a throwaway cache an
 
 from __future__ import annotations
 
-import asyncio
 import os
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
@@ -143,12 +142,11 @@ def run_app(
         read_only=bool(writer),
         writer=writer,
         freshness_intervals={s: i * freshness_scale for s, i in intervals.items()},
+        on_exit=collector_set.aclose if collector_set else None,
     )
     try:
         app.run()
     finally:
-        if collector_set is not None:
-            asyncio.run(collector_set.aclose())
         cache.close()
 
 
