@@ -25,6 +25,7 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from collectors.base import Collector, CollectorError, Throttled
+from dashboard.commands import palette_commands
 from dashboard.messages import PollFailed, PollStarted, PollSucceeded
 from dashboard.screens.cycles import CyclesScreen
 from dashboard.screens.events import EventsScreen
@@ -57,6 +58,9 @@ class PollOutcome(Protocol):
 
 PollSource = Callable[[Collector, Cache], Awaitable[PollOutcome]]
 """Poll one source and save what it returned (collectors.runner.poll_source)."""
+
+MAX_BACKOFF = 1800.0
+"""Longest wait, in seconds, before polling a source that keeps failing again."""
 
 STATUS_SECONDS = 2.0
 """How often the status bar and the read-only follower look at the cache."""
@@ -154,6 +158,7 @@ class ScimwatchApp(App[None]):
         self._polling: set[SourceName] = set()
         self._throttled_until: dict[SourceName, datetime] = {}
         self._failing: set[SourceName] = set()
+        self._failures: dict[SourceName, int] = {}
         self._last_poll_id = -1
         self._freshness: list[SourceFreshness] = []
         self.set_reactive(
@@ -226,6 +231,7 @@ class ScimwatchApp(App[None]):
         source = message.poll_run.source
         self._polling.discard(source)
         self._throttled_until.pop(source, None)
+        self._failures.pop(source, None)
         if source in self._failing:
             self._failing.discard(source)
             self.notify(f"{source} is reachable again", title="Recovered", markup=False)
@@ -234,10 +240,13 @@ class ScimwatchApp(App[None]):
     def on_poll_failed(self, message: PollFailed) -> None:
         """Tell the admin once per failure run; the status bar shows it until it recovers."""
         self._polling.discard(message.source)
+        failures = self._failures[message.source] = self._failures.get(message.source, 0) + 1
+        backoff = min(self._interval_seconds(message.source) * 2 ** (failures - 1), MAX_BACKOFF)
+        self._next_due[message.source] = time.monotonic() + backoff
         if message.retry_after is not None:
             self._throttled_until[message.source] = message.retry_after
             due = (message.retry_after - self.clock()).total_seconds()
-            self._next_due[message.source] = time.monotonic() + max(due, 0.0)
+            self._next_due[message.source] = time.monotonic() + max(due, backoff)
         if message.source not in self._failing:
             self._failing.add(message.source)
             self.notify(
@@ -331,21 +340,9 @@ class ScimwatchApp(App[None]):
             self.push_screen(HelpModal(self.screen))
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        """Every screen and every action of the app and of the current screen."""
+        """Textual's commands (themes, keys, screenshot), then every screen and action."""
         yield from super().get_system_commands(screen)
-        for number, (mode, title) in enumerate(SCREENS, start=1):
-            go = partial(self.switch_mode, mode)
-            yield SystemCommand(f"Go to {title}", f"Screen {number}", go)
-        for namespace, bindings in ((self, self.BINDINGS), (screen, screen.BINDINGS)):
-            for binding in bindings:
-                if isinstance(binding, Binding) and binding.description and binding.key != "q":
-                    if binding.action.startswith("show("):
-                        continue
-                    yield SystemCommand(
-                        binding.description,
-                        f"key {binding.key_display or binding.key}",
-                        partial(self.run_action, binding.action, namespace),
-                    )
+        yield from palette_commands(self, screen)
 
 
 def make_app(

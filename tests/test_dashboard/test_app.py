@@ -209,3 +209,15 @@ async def test_help_is_contextual(writer: Cache, tmp_path: Path):
         assert "Copy id" in text
         await pilot.press("escape")
         assert isinstance(app.screen, RetriesScreen)
+
+
+async def test_mouse_on_the_nav_bar_switches_screens(writer: Cache, tmp_path: Path):
+    from dashboard.widgets.nav_bar import NavItem
+
+    app = app_on(writer, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        [events_item] = [item for item in app.screen.query(NavItem) if item.mode == "events"]
+        await pilot.click(events_item)
+        await settle(app, pilot)
+        assert isinstance(app.screen, EventsScreen)
