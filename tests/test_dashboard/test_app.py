@@ -13,6 +13,7 @@ from dashboard.screens.overview import OverviewScreen
 from dashboard.screens.retries import RetriesScreen
 from dashboard.widgets.source_status import SourceStatus
 from store.cache import Cache
+from tests.test_dashboard.builders import INTERVALS
 from tests.test_dashboard.helpers import FakeCollector, app_on, settle
 
 SIZE = (120, 36)
@@ -221,3 +222,20 @@ async def test_mouse_on_the_nav_bar_switches_screens(writer: Cache, tmp_path: Pa
         await pilot.click(events_item)
         await settle(app, pilot)
         assert isinstance(app.screen, EventsScreen)
+
+
+async def test_a_failing_source_backs_off(writer: Cache, tmp_path: Path):
+    import time
+
+    collector = FakeCollector("graph.jobs", SourceUnavailable("down"))
+    app = app_on(writer, tmp_path, [collector])
+    interval = INTERVALS["graph.jobs"].total_seconds()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        first_wait = app._next_due["graph.jobs"] - time.monotonic()
+        app.poll_due_sources(force=True)
+        await settle(app, pilot)
+        second_wait = app._next_due["graph.jobs"] - time.monotonic()
+        assert interval * 0.9 < first_wait <= interval
+        assert interval * 1.9 < second_wait <= interval * 2
+        assert len(app._notifications) == 1  # one notification per failure run
