@@ -121,6 +121,19 @@ def build_collector_set(
     )
 
 
+def export_directory() -> Path:
+    """Where ctrl+s writes: the current directory, else (read-only there) the data dir."""
+    from dashboard.settings import data_dir
+    from store.cache import ensure_private_dir
+
+    here = Path.cwd()
+    if os.access(here, os.W_OK):
+        return here
+    exports = data_dir() / "exports"
+    ensure_private_dir(exports)
+    return exports
+
+
 def run_app(
     settings: Settings,
     *,
@@ -143,6 +156,7 @@ def run_app(
         writer=writer,
         freshness_intervals={s: i * freshness_scale for s, i in intervals.items()},
         on_exit=collector_set.aclose if collector_set else None,
+        export_dir=export_directory(),
     )
     try:
         app.run()

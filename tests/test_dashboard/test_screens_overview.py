@@ -86,3 +86,12 @@ def test_cache_held_by_a_collector_opens_read_only(seeded: Path):
     assert not cache.read_only
     assert writer == ""
     cache.close()
+
+
+def test_exports_go_to_the_data_dir_when_the_current_one_is_read_only(tmp_path, monkeypatch):
+    from dashboard.launch import export_directory
+
+    monkeypatch.chdir(tmp_path)
+    assert export_directory() == tmp_path
+    monkeypatch.setattr("os.access", lambda path, mode: False)
+    assert export_directory().name == "exports"
