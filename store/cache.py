@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from store.derived import add_to_cycles, new_events, refresh_object_state
+from store.derived import fold_new_events
 from store.models import (
     SOURCES,
     Batch,
@@ -490,18 +490,31 @@ def _upsert_columns(
 
 
 def _save_events(conn: sqlite3.Connection, events: list[ProvisioningEvent]) -> None:
-    """Insert the events the cache lacks (Graph events are immutable) and fold them in."""
-    fresh = new_events(conn, events)
-    if not fresh:
-        return
-    columns = list(ProvisioningEvent.model_fields)
-    conn.executemany(
-        f"INSERT INTO provisioning_events ({', '.join(columns)})"
-        f" VALUES ({', '.join('?' for _ in columns)})",
-        (event.to_values() for event in fresh),
-    )
-    add_to_cycles(conn, fresh)
-    refresh_object_state(conn, fresh)
+    """Insert the events the cache lacks (Graph events are immutable) and fold them in.
+
+    The first occurrence of an id wins. Rows get increasing rowids, so the rows this
+    transaction inserted are those after the largest rowid before it; the derived tables
+    are updated from them in SQL (store.derived.fold_new_events).
+    """
+    after = conn.execute("SELECT coalesce(max(rowid), 0) FROM provisioning_events").fetchone()[0]
+    inserted = conn.executemany(_INSERT_EVENT, map(_event_values, events)).rowcount
+    if inserted > 0:
+        fold_new_events(conn, after)
+
+
+_EVENT_FIELDS = tuple(ProvisioningEvent.model_fields)
+_INSERT_EVENT = (
+    f"INSERT INTO provisioning_events ({', '.join(_EVENT_FIELDS)})"
+    f" VALUES ({', '.join('?' for _ in _EVENT_FIELDS)}) ON CONFLICT (id) DO NOTHING"
+)
+_ACTIVITY_AT = _EVENT_FIELDS.index("activity_at")
+
+
+def _event_values(event: ProvisioningEvent) -> tuple[Any, ...]:
+    """`event.to_values()` for the hot path: only `activity_at` needs converting."""
+    values = list(event.__dict__.values())
+    values[_ACTIVITY_AT] = iso_utc(values[_ACTIVITY_AT])
+    return tuple(values)
 
 
 def _prune_snapshot(

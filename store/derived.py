@@ -2,13 +2,14 @@
 
 Both are updated inside the transaction that saves the events, so they can never disagree
 with the events table. Events are immutable in Graph, so a cycle's counts only grow by events
-the cache did not have; an object's state is recomputed from its (few) events.
+the cache did not have; an object's newer events are folded into its state, and an object
+that receives an older event is folded again from its (few) events.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -20,108 +21,105 @@ def parse_iso(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-_CHUNK = 500
-"""Ids per `IN (...)` query, under SQLite's variable limit."""
+def fold_new_events(conn: sqlite3.Connection, after_rowid: int) -> None:
+    """Count and fold the events inserted after `after_rowid` (this transaction's new rows).
 
-_ACTION_COLUMNS = {
-    "create": "creates",
-    "update": "updates",
-    "delete": "deletes",
-    "disable": "disables",
-    "stagedDelete": "staged_deletes",
-}
-_STATUS_COLUMNS = {
-    "success": "succeeded",
-    "failure": "failed",
-    "skipped": "skipped",
-    "warning": "warnings",
-}
-
-
-def new_events(
-    conn: sqlite3.Connection, events: Sequence[ProvisioningEvent]
-) -> list[ProvisioningEvent]:
-    """The events of a batch the cache does not hold yet (first occurrence of each id)."""
-    known: set[str] = set()
-    ids = [event.id for event in events]
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
-        marks = ",".join("?" for _ in chunk)
-        known.update(
-            row[0]
-            for row in conn.execute(
-                f"SELECT id FROM provisioning_events WHERE id IN ({marks})", chunk
-            )
-        )
-    fresh: dict[str, ProvisioningEvent] = {}
-    for event in events:
-        if event.id not in known and event.id not in fresh:
-            fresh[event.id] = event
-    return list(fresh.values())
-
-
-def add_to_cycles(conn: sqlite3.Connection, events: Iterable[ProvisioningEvent]) -> None:
-    """Count new events into their cycles."""
-    totals: dict[tuple[str, str], dict[str, Any]] = {}
-    for event in events:
-        key = (event.job_id, event.cycle_id)
-        at = iso_utc(event.activity_at)
-        cycle = totals.setdefault(key, {"started_at": at, "ended_at": at, "events": 0})
-        cycle["started_at"] = min(cycle["started_at"], at)
-        cycle["ended_at"] = max(cycle["ended_at"], at)
-        cycle["events"] += 1
-        status_column = _STATUS_COLUMNS.get(event.status)
-        if status_column:
-            cycle[status_column] = cycle.get(status_column, 0) + 1
-        action_column = _ACTION_COLUMNS.get(event.action, "other_actions")
-        cycle[action_column] = cycle.get(action_column, 0) + 1
-    for (job_id, cycle_id), cycle in totals.items():
-        counters = [name for name in cycle if name not in ("started_at", "ended_at")]
-        conn.execute(
-            f"INSERT INTO cycles (job_id, cycle_id, started_at, ended_at, {', '.join(counters)})"
-            f" VALUES (?, ?, ?, ?, {', '.join('?' for _ in counters)})"
-            " ON CONFLICT (job_id, cycle_id) DO UPDATE SET"
-            " started_at = min(started_at, excluded.started_at),"
-            " ended_at = max(ended_at, excluded.ended_at), "
-            + ", ".join(f"{name} = {name} + excluded.{name}" for name in counters),
-            (
-                job_id,
-                cycle_id,
-                cycle["started_at"],
-                cycle["ended_at"],
-                *(cycle[n] for n in counters),
-            ),
-        )
-
-
-def refresh_object_state(
-    conn: sqlite3.Connection, events: Sequence[ProvisioningEvent], *, rebuild: bool = False
-) -> None:
-    """Bring each touched object's latest state up to date with `events`.
-
-    When every new event of an object is newer than its saved state (incremental polls), the
-    events are folded in; otherwise (a backfill saving older pages later, or `rebuild`) the
-    object's state is recomputed from all its events.
+    All in SQL, so ingest does no per-row Python work here. Cycles add the new events' counts.
+    Object state folds each object's new events in (activity_at, id) order through an upsert
+    whose SET clause is `_fold`; an object with a new event no newer than its saved state
+    (a backfill saving older pages later) is instead folded again from all its events.
+    `rebuild_derived_state` keeps the Python fold as the reference the tests compare against.
     """
-    by_key: dict[tuple[str, str], list[ProvisioningEvent]] = {}
-    for event in events:
-        if event.source_id:
-            by_key.setdefault((event.job_id, event.source_id), []).append(event)
-    saved = {} if rebuild else _saved_states(conn, list(by_key))
-    rows = []
-    for key, new in by_key.items():
-        new.sort(key=lambda event: (event.activity_at, event.id))
-        state = saved.get(key)
-        if rebuild or (state is not None and iso_utc(new[0].activity_at) <= state["latest_at"]):
-            recomputed = _recompute(conn, *key)
-            if recomputed is not None:
-                rows.append(recomputed)
-            continue
-        for event in new:
-            state = _fold(state, event)
-        assert state is not None
-        rows.append(state)
-    _write_states(conn, rows)
+    conn.execute(
+        f"INSERT INTO cycles (job_id, cycle_id, started_at, ended_at, {', '.join(_CYCLE_COUNTERS)})"
+        " SELECT job_id, cycle_id, min(activity_at), max(activity_at),"
+        f" count(*), {_CYCLE_COUNTS} FROM provisioning_events WHERE rowid > ?"
+        " GROUP BY job_id, cycle_id"
+        " ON CONFLICT (job_id, cycle_id) DO UPDATE SET"
+        " started_at = min(started_at, excluded.started_at),"
+        " ended_at = max(ended_at, excluded.ended_at), "
+        + ", ".join(f"{name} = {name} + excluded.{name}" for name in _CYCLE_COUNTERS),
+        (after_rowid,),
+    )
+    stale = conn.execute(
+        "SELECT DISTINCT e.job_id, e.source_id FROM provisioning_events AS e"
+        " JOIN object_state AS s ON s.job_id = e.job_id AND s.source_id = e.source_id"
+        " WHERE e.rowid > ? AND e.source_id != '' AND e.activity_at <= s.latest_at",
+        (after_rowid,),
+    ).fetchall()
+    if stale:
+        conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS refold (job_id TEXT, source_id TEXT,"
+            " PRIMARY KEY (source_id, job_id))"
+        )
+        conn.execute("DELETE FROM temp.refold")
+        conn.executemany("INSERT INTO temp.refold (job_id, source_id) VALUES (?, ?)", stale)
+        conn.execute(
+            "DELETE FROM object_state WHERE (job_id, source_id) IN"
+            " (SELECT job_id, source_id FROM temp.refold)"
+        )
+        conn.execute(
+            f"{_FOLD_INSERT} FROM temp.refold AS r JOIN provisioning_events AS e"
+            " ON e.source_id = r.source_id AND e.job_id = r.job_id"
+            f" WHERE true ORDER BY e.activity_at, e.id {_FOLD_UPSERT}"
+        )
+    conn.execute(
+        f"{_FOLD_INSERT} FROM provisioning_events AS e WHERE e.rowid > ? AND e.source_id != ''"
+        + (
+            " AND NOT EXISTS (SELECT 1 FROM temp.refold AS r"
+            " WHERE r.source_id = e.source_id AND r.job_id = e.job_id)"
+            if stale
+            else ""
+        )
+        + f" ORDER BY e.activity_at, e.id {_FOLD_UPSERT}",
+        (after_rowid,),
+    )
+
+
+_CYCLE_COUNTERS = (
+    "events", "succeeded", "failed", "skipped", "warnings", "creates", "updates", "deletes",
+    "disables", "staged_deletes", "other_actions",
+)  # fmt: skip
+
+_CYCLE_COUNTS = (
+    "sum(status = 'success'), sum(status = 'failure'), sum(status = 'skipped'),"
+    " sum(status = 'warning'),"
+    " sum(action = 'create'), sum(action = 'update'), sum(action = 'delete'),"
+    " sum(action = 'disable'), sum(action = 'stagedDelete'),"
+    " sum(action NOT IN ('create', 'update', 'delete', 'disable', 'stagedDelete'))"
+)
+"""The counters after `events`, in `_CYCLE_COUNTERS` order."""
+
+_FOLD_INSERT = (
+    "INSERT INTO object_state (job_id, source_id, source_type, source_name, target_id,"
+    " latest_event_id, latest_at, latest_status, latest_action, latest_cycle_id,"
+    " failed_cycles, first_failure_at, error_code, error_category, reason, recommended_action)"
+    " SELECT e.job_id, e.source_id, e.source_type, e.source_name, e.target_id,"
+    " e.id, e.activity_at, e.status, e.action, e.cycle_id,"
+    " e.status = 'failure', CASE WHEN e.status = 'failure' THEN e.activity_at END,"
+    " e.error_code, e.error_category, e.reason, e.recommended_action"
+)
+"""An object's first event: `_fold(None, event)`; the rows are upserted in the SELECT's order."""
+
+_FOLD_UPSERT = (
+    "ON CONFLICT (job_id, source_id) DO UPDATE SET"
+    " source_type = excluded.source_type, source_name = excluded.source_name,"
+    " target_id = CASE WHEN excluded.target_id != '' THEN excluded.target_id ELSE target_id END,"
+    " latest_event_id = excluded.latest_event_id, latest_at = excluded.latest_at,"
+    " latest_status = excluded.latest_status, latest_action = excluded.latest_action,"
+    " latest_cycle_id = excluded.latest_cycle_id,"
+    " failed_cycles = CASE WHEN excluded.latest_status != 'failure' THEN 0"
+    " WHEN latest_status != 'failure' THEN 1"
+    " WHEN latest_cycle_id = excluded.latest_cycle_id AND failed_cycles != 0"
+    " THEN failed_cycles ELSE failed_cycles + 1 END,"
+    " first_failure_at = CASE WHEN excluded.latest_status != 'failure' THEN NULL"
+    " WHEN latest_status = 'failure' AND failed_cycles != 0 THEN first_failure_at"
+    " ELSE excluded.latest_at END,"
+    " error_code = excluded.error_code, error_category = excluded.error_category,"
+    " reason = excluded.reason, recommended_action = excluded.recommended_action"
+)
+"""A newer event folded into the saved state: `_fold(state, event)` in SQL (old values on the
+right of each `=` are the saved state's)."""
 
 
 def _write_states(conn: sqlite3.Connection, rows: Iterable[dict[str, Any] | None]) -> None:
@@ -139,35 +137,6 @@ _STATE_COLUMNS = (
     "latest_at", "latest_status", "latest_action", "latest_cycle_id", "failed_cycles",
     "first_failure_at", "error_code", "error_category", "reason", "recommended_action",
 )  # fmt: skip
-
-
-_FOLD_COLUMNS = (
-    "job_id", "source_id", "target_id", "latest_at", "latest_status", "latest_cycle_id",
-    "failed_cycles", "first_failure_at",
-)  # fmt: skip
-"""What folding a newer event into a saved state needs to know of it."""
-
-
-def _saved_states(
-    conn: sqlite3.Connection, keys: list[tuple[str, str]]
-) -> dict[tuple[str, str], dict[str, Any]]:
-    saved: dict[tuple[str, str], dict[str, Any]] = {}
-    by_job: dict[str, list[str]] = {}
-    for job_id, source_id in keys:
-        by_job.setdefault(job_id, []).append(source_id)
-    for job_id, source_ids in by_job.items():
-        for start in range(0, len(source_ids), _CHUNK):
-            chunk = source_ids[start : start + _CHUNK]
-            # (job_id, source_id) is the primary key: both terms let SQLite use it.
-            cursor = conn.execute(
-                f"SELECT {', '.join(_FOLD_COLUMNS)} FROM object_state"
-                f" WHERE job_id = ? AND source_id IN ({','.join('?' for _ in chunk)})",
-                [job_id, *chunk],
-            )
-            for values in cursor:
-                row = dict(zip(_FOLD_COLUMNS, values, strict=True))
-                saved[(row["job_id"], row["source_id"])] = row
-    return saved
 
 
 def _fold(state: dict[str, Any] | None, event: ProvisioningEvent) -> dict[str, Any]:

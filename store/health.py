@@ -379,9 +379,15 @@ class _Directory:
                 " WHERE principal_type = 'USER_GROUP' AND disabled = 0",
             )
         }
+        # A group provisioned by both apps has a state per job: the NextGen job's wins
+        # (ordered last), whatever order the rows were written in.
         self.group_targets = {
             row["source_id"]: row
-            for row in _rows(db, "SELECT * FROM object_state WHERE source_type = 'Group'")
+            for row in _rows(
+                db,
+                "SELECT * FROM object_state WHERE source_type = 'Group' ORDER BY job_id IN"
+                " (SELECT job_id FROM sync_jobs WHERE app = 'nextgen'), job_id",
+            )
         }
 
     def email_of(self, user_id: str) -> str:
