@@ -53,10 +53,14 @@ def start(env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 
 def wait_until_collecting(process: subprocess.Popen[bytes]) -> None:
-    """Read the worker's log until its collect loop has started (imports take a while)."""
+    """Read the worker's log until it has committed a first batch.
+
+    Start-up (imports, the token) takes a variable while on a loaded machine; waiting for the
+    first committed poll makes every kill land inside the backfill, not before it.
+    """
     assert process.stderr is not None
     for line in process.stderr:
-        if b'"collect_started"' in line:
+        if b'"poll_ok"' in line or b'"poll_failed"' in line:
             return
 
 
@@ -85,7 +89,7 @@ def test_sigkill_during_backfill_loses_and_duplicates_nothing(tenant, tmp_path):
         wait_until_collecting(process)
         try:
             # Let it run a random while, then kill it wherever it is.
-            process.wait(timeout=chooser.uniform(0.0, 1.0))
+            process.wait(timeout=chooser.uniform(0.0, 0.5))
         except subprocess.TimeoutExpired:
             process.kill()
             process.communicate()
