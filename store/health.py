@@ -389,6 +389,12 @@ class _Directory:
                 " (SELECT job_id FROM sync_jobs WHERE app = 'nextgen'), job_id",
             )
         }
+        self.owners = {
+            row["target_id"]: group_id
+            for group_id, row in self.group_targets.items()
+            if row["target_id"]
+        }
+        """Harness identifier (SCIM id) -> the Entra group the logs show provisioned it."""
 
     def email_of(self, user_id: str) -> str:
         user = self.users.get(user_id)
@@ -499,12 +505,10 @@ def _map_group(
     state = directory.group_targets.get(group_id)
     target = state["target_id"] if state else ""
     harness = by_identifier.get(target) if target else None
-    if harness is None and identifier in by_identifier:
-        candidate = by_identifier[identifier]
-        if candidate["externally_managed"] or not target:
-            harness = candidate if candidate["externally_managed"] else None
     if harness is None:
-        harness = _by_historical_identifier(name, by_identifier)
+        # No SCIM id from the logs: match a SCIM group by the identifiers the rule gives this
+        # name, unless the logs show another Entra group owns it (the loser of a collision).
+        harness = _by_historical_identifier(name, by_identifier, directory.owners, group_id)
     syncable = harness_ids.check_syncable(name)
     if not syncable.ok:
         problems.append("unsyncable")
@@ -594,11 +598,15 @@ def _map_group(
 
 
 def _by_historical_identifier(
-    name: str, by_identifier: Mapping[str, dict[str, Any]]
+    name: str,
+    by_identifier: Mapping[str, dict[str, Any]],
+    owners: Mapping[str, str],
+    group_id: str,
 ) -> dict[str, Any] | None:
     for candidate in harness_ids.candidate_identifiers(name):
         row = by_identifier.get(candidate.identifier)
-        if row is not None and row["externally_managed"]:
+        owner = owners.get(candidate.identifier, group_id)
+        if row is not None and row["externally_managed"] and owner == group_id:
             return row
     return None
 

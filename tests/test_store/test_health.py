@@ -444,3 +444,22 @@ def test_overview_counts_everything(tenant):
     assert result.group_problems == 1
     assert result.last_cycle is not None
     assert result.last_cycle.cycle_id == "c2"
+
+
+def test_the_loser_of_a_collision_is_not_matched_to_the_winners_group(tenant):
+    tenant.group("g1", "Dev-Team")
+    tenant.group("g2", "Dev Team")
+    tenant.event("g1", cycle="c1", minutes_ago=50, source_type="Group", target_id="Dev_Team")
+    tenant.event(
+        "g2",
+        cycle="c1",
+        minutes_ago=49,
+        source_type="Group",
+        status="failure",
+        error_code="HarnessEntryConflict",
+    )
+    tenant.harness_group("Dev_Team", "Dev-Team")
+    assert mapping_of(tenant, "g1").harness_identifier == "Dev_Team"
+    loser = mapping_of(tenant, "g2")
+    assert loser.harness_identifier == ""
+    assert {"collision", "not_provisioned"} <= set(loser.problems)
