@@ -126,8 +126,9 @@ class HarnessSettings(_Section):
     account_id: str = ""
     """Harness account id (Account Settings > Overview)."""
     base_url: str = "https://app.harness.io"
-    """Your cluster's host: app.harness.io, app3.harness.io, accounts.harness.io,
-    accounts.eu.harness.io, or your on-prem host (reference: harness-api.md 1.1)."""
+    """Your cluster's host (app.harness.io, app3.harness.io, accounts.harness.io,
+    accounts.eu.harness.io; SaaS APIs are under /gateway, added for you), or the SCIM Tenant
+    URL you gave Entra, pasted whole (the way to configure on-prem, which has no /gateway)."""
     token: SecretStr | None = None
     """Harness API key token, pat.<account>.<id>.<secret> (environment or keyring only)."""
 

@@ -11,14 +11,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 
-from collectors.config import GraphConnection, HarnessConnection, PollingConfig, build_collectors
+from collectors.config import PollingConfig, build_collectors
 from collectors.runner import poll_source
 from collectors.simulator import ManualClock, SimulatedTenant
 from store import health
 from store.cache import Cache
 from store.models import GroupMapping
+from tests.test_collectors.test_against_simulator import connections
 
 
 @pytest.fixture(scope="module")
@@ -37,22 +37,7 @@ def collected(
 
 
 async def _collect_all(tenant: SimulatedTenant, cache: Cache) -> None:
-    graph = GraphConnection(
-        tenant_id=tenant.tenant_id,
-        client_id=tenant.client_id,
-        client_secret=SecretStr(tenant.client_secret),
-        login_url=tenant.graph_url,
-        graph_url=tenant.graph_url,
-        nextgen_sp_id=tenant.nextgen_sp_id,
-        firstgen_sp_id=tenant.firstgen_sp_id,
-        ca_bundle=tenant.ca_bundle,
-    )
-    harness = HarnessConnection(
-        account_id=tenant.account_id,
-        base_url=tenant.harness_url,
-        token=SecretStr(tenant.harness_token),
-        ca_bundle=tenant.ca_bundle,
-    )
+    graph, harness = connections(tenant)
     built = build_collectors(
         graph,
         harness,
