@@ -46,7 +46,9 @@ def install() -> None:
             conn.set_trace_callback(_count)
             yield conn
 
-    def watermark_first(self: Cache, batch: Batch, started: datetime, finished: datetime) -> PollRun:
+    def watermark_first(
+        self: Cache, batch: Batch, started: datetime, finished: datetime
+    ) -> PollRun:
         if batch.watermark is not None:
             with self._writing() as conn:
                 conn.execute(
@@ -59,7 +61,7 @@ def install() -> None:
 
     Cache._writing = writing  # type: ignore[method-assign]
     if os.environ.get("SAVE_VARIANT") == "watermark_first":
-        Cache.save_batch = watermark_first  # type: ignore[method-assign]
+        Cache.save_batch = watermark_first  # type: ignore[method-assign,assignment]
 
 
 if __name__ == "__main__":

@@ -26,7 +26,9 @@ def tenant():
 
 
 def crash_then_resume(tenant, cache, variant: str, crash_at: int):
-    status, _ = run_module(WORKER, worker_env(tenant, cache, SAVE_VARIANT=variant, CRASH_AT=str(crash_at)))
+    status, _ = run_module(
+        WORKER, worker_env(tenant, cache, SAVE_VARIANT=variant, CRASH_AT=str(crash_at))
+    )
     assert status == -signal.SIGKILL  # the worker died at the chosen statement
     status, stderr = run_module(WORKER, worker_env(tenant, cache, SAVE_VARIANT=variant))
     assert status == 0, stderr[-2000:]
