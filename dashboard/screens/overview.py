@@ -60,7 +60,7 @@ def jobs_text(jobs: tuple[JobHealth, ...], now: datetime) -> Text:
 def cycle_text(cycle: CycleSummary | None, now: datetime) -> Text:
     """The last cycle in one line."""
     text = Text(end="")
-    text.append("Last cycle  ", style="bold")
+    text.append("Last cycle with changes  ", style="bold")
     if cycle is None:
         text.append("none in the cache yet")
         return text
