@@ -14,9 +14,9 @@ from store.cache import Cache
 
 
 async def test_downtime_past_retention_records_the_missing_days(tmp_path):
-    with SimulatedTenant("incident", seed=3, clock=ManualClock()) as tenant:
+    clock = ManualClock()
+    with SimulatedTenant("incident", seed=3, clock=clock) as tenant:
         tenant.faults.rate_limits_enabled = False
-        clock = tenant.scenario.clock
         graph = GraphConnection(
             tenant_id=tenant.tenant_id,
             client_id=tenant.client_id,
