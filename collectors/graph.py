@@ -13,7 +13,7 @@ import re
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any
 
 from pydantic import AliasChoices, Field
 
@@ -26,6 +26,7 @@ from store.models import (
     AppName,
     AppRoleAssignment,
     Batch,
+    CoverageGapRecord,
     EntraGroup,
     EntraMembership,
     EntraUser,
@@ -228,24 +229,6 @@ class ProvisioningState:
             },
             sort_keys=True,
         )
-
-
-class CoverageGapRecord(Record):
-    """A span of the provisioning log lost to downtime past Entra's retention.
-
-    reliability.md 1.6 point 6. Saved with the poll that found it (the store has no record
-    type for it yet); read back by `store.health.coverage_gaps`.
-    """
-
-    table: ClassVar[str] = "coverage_gaps"
-    primary_key: ClassVar[tuple[str, ...]] = ("source", "gap_from")
-
-    source: SourceName
-    gap_from: datetime
-    """The newest event saved before the downtime: nothing after it could be fetched..."""
-    gap_to: datetime
-    """...until this time, the oldest Entra still kept when the gap was found."""
-    detected_at: datetime
 
 
 def _optional_time(text: object) -> datetime | None:

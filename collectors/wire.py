@@ -7,10 +7,11 @@ and enum values kept as text, while the records they map onto (`store.models`) a
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 from collectors.base import sanitize_text
@@ -23,10 +24,25 @@ T = TypeVar("T")
 R = TypeVar("R", bound=Record)
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def without_lone_surrogates(text: str) -> str:
+    """Replace lone surrogates (valid JSON escapes, invalid UTF-8) with U+FFFD."""
+    return text if text.isascii() else _LONE_SURROGATE.sub("\ufffd", text)
+
+
 class WireModel(BaseModel):
     """Base of every wire model: camelCase on the wire, snake_case here, extras ignored."""
 
     model_config = ConfigDict(alias_generator=to_camel, validate_by_name=True, extra="ignore")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable_text(cls, value: Any) -> Any:
+        # A "\ud800" in a display name is valid JSON but cannot be stored as UTF-8: left alone
+        # it would fail the whole batch on every poll (reliability.md section 4).
+        return without_lone_surrogates(value) if isinstance(value, str) else value
 
 
 def parse_items(

@@ -210,6 +210,12 @@ class Settings(BaseSettings):
         """Environment over init values (the file and profile) over defaults."""
         return (env_settings, init_settings)
 
+    @field_validator("ca_bundle", "cache_path", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # SCIMWATCH_CA_BUNDLE="" means "none", not the current directory.
+        return None if value == "" else value
+
     def resolved_cache_path(self) -> Path:
         """The cache file for this profile."""
         if self.cache_path is not None:

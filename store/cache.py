@@ -324,16 +324,30 @@ class Cache:
             # drop the last commits, and then the watermark, saved with the data, drops too:
             # the next poll fetches them again (data is a cache of the APIs).
             conn.execute("PRAGMA synchronous=NORMAL")
+            # 16 KB pages make the default 1000-page checkpoint a 16 MB WAL: keep it near 4 MB.
+            conn.execute("PRAGMA wal_autocheckpoint=256")
+            conn.execute(f"PRAGMA journal_size_limit={64 * 1024 * 1024}")
         try:
             yield conn
         finally:
             conn.close()
 
     @contextlib.contextmanager
-    def reading(self) -> Iterator[Database]:
-        """A connection for one unit of reading, in the calling thread."""
+    def reading(self, *, snapshot: bool = True) -> Iterator[Database]:
+        """A connection for one unit of reading, in the calling thread.
+
+        With `snapshot` (the default) every query of the unit sees the same commit: a screen
+        never mixes two polls. Keep units short: an open read holds the WAL from shrinking.
+        `snapshot=False` is for statements that cannot run in a transaction (VACUUM INTO).
+        """
         with self._connection() as conn:
-            yield Database(conn)
+            if snapshot:
+                conn.execute("BEGIN")
+            try:
+                yield Database(conn)
+            finally:
+                if snapshot and conn.in_transaction:
+                    conn.execute("COMMIT" if not self.read_only else "ROLLBACK")
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[sqlite3.Connection]:
@@ -347,7 +361,9 @@ class Cache:
             try:
                 yield conn
             except BaseException:
-                conn.execute("ROLLBACK")
+                # SQLite may already have rolled back (I/O error, disk full): keep its error.
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
 

@@ -48,7 +48,9 @@ def pack_detail(detail: dict[str, Any]) -> bytes:
     """Compress an event's detail for the cache."""
     text = json.dumps(detail, separators=(",", ":"), ensure_ascii=False)
     compressor = zlib.compressobj(level=6, zdict=_ZDICT_V1)
-    return bytes([_DICTIONARY_V1]) + compressor.compress(text.encode("utf-8")) + compressor.flush()
+    # "replace": a lone surrogate in API text cannot be UTF-8; it must not fail the save.
+    body = text.encode("utf-8", "replace")
+    return bytes([_DICTIONARY_V1]) + compressor.compress(body) + compressor.flush()
 
 
 def unpack_detail(blob: bytes | None) -> dict[str, Any]:

@@ -83,9 +83,29 @@ def _check_destination(path: Path, overwrite: bool) -> None:
         raise ExportError(f"{path.parent} is not a directory")
 
 
+def _remove_stale_partials(path: Path) -> None:
+    """Remove what an export killed mid-way left (its process is gone)."""
+    for partial in path.parent.glob(f".{path.name}.*.partial*"):
+        pid_text = partial.name.removeprefix(f".{path.name}.").split(".", 1)[0]
+        if pid_text.isdigit() and not _alive(int(pid_text)):
+            with contextlib.suppress(OSError):
+                partial.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @contextlib.contextmanager
 def _staging(path: Path) -> Iterator[Path]:
     """A private temp file beside `path`, renamed onto it on success, removed on failure."""
+    _remove_stale_partials(path)
     staging = path.with_name(f".{path.name}.{os.getpid()}.partial")
     with contextlib.suppress(FileNotFoundError):
         staging.unlink()
@@ -137,7 +157,7 @@ def export_sqlite(cache: Cache, path: Path, now: datetime, *, overwrite: bool = 
     old_umask = os.umask(0o077)
     try:
         with _staging(path) as staging:
-            with cache.reading() as db:
+            with cache.reading(snapshot=False) as db:
                 # VACUUM INTO reads one consistent snapshot, whatever a writer does meanwhile.
                 db.execute("VACUUM INTO ?", [str(staging)])
             _add_health_tables(staging, now)

@@ -320,6 +320,24 @@ class RoleAssignment(Record):
     disabled: bool = False
 
 
+class CoverageGapRecord(Record):
+    """A span of the provisioning log lost to downtime past Entra's retention.
+
+    reliability.md 1.6 point 6. Saved with the poll that found it; read back by
+    `store.health.coverage_gaps`.
+    """
+
+    table: ClassVar[str] = "coverage_gaps"
+    primary_key: ClassVar[tuple[str, ...]] = ("source", "gap_from")
+
+    source: SourceName
+    gap_from: AwareDatetime
+    """The newest event saved before the downtime: nothing after it could be fetched..."""
+    gap_to: AwareDatetime
+    """...until this time, the oldest Entra still kept when the gap was found."""
+    detected_at: AwareDatetime
+
+
 RECORD_TYPES: tuple[type[Record], ...] = (
     ProvisioningEvent,
     SyncJob,
@@ -333,6 +351,7 @@ RECORD_TYPES: tuple[type[Record], ...] = (
     HarnessGroupMember,
     SsoSetting,
     RoleAssignment,
+    CoverageGapRecord,
 )
 
 

@@ -101,7 +101,7 @@ async def test_the_deprecated_beta_shape_is_understood():
         clock=lambda: NOW,
     )
     batch = await collector.collect("2019-06-24T20:00:00Z")
-    (event,) = batch.records
+    (event,) = [r for r in batch.records if isinstance(r, ProvisioningEvent)]
     assert isinstance(event, ProvisioningEvent)
     assert (event.action, event.status, event.error_code) == (
         "create",

@@ -222,3 +222,8 @@ def test_webhooks_in_a_shared_config_file_are_refused(config_file):
     )
     with pytest.raises(ConfigError, match=r"alerts\.webhooks"):
         load_settings()
+
+
+def test_an_empty_ca_bundle_means_none(monkeypatch):
+    monkeypatch.setenv("SCIMWATCH_CA_BUNDLE", "")
+    assert load_settings().ca_bundle is None

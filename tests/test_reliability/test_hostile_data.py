@@ -123,15 +123,10 @@ def test_a_unicode_corpus_is_stored_and_read_back(tmp_path):
             assert stored[f"corpus-{number}"] == text  # stored raw; sanitised only for display
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UnicodeEncodeError,
-    reason="BUG: a lone surrogate (valid JSON \\ud800, reliability.md 4 row 10) fails the whole"
-    " save, every poll: a poison item. Fix: replace surrogates with U+FFFD when parsing.",
-)
 def test_a_lone_surrogate_does_not_fail_the_batch(tmp_path):
+    """A lone surrogate (valid JSON, invalid UTF-8) is stored as U+FFFD, not a poison item."""
     stored = save_names(tmp_path / "cache.db", ["\ud800lone", "fine"])
-    assert set(stored) == {"corpus-0", "corpus-1"}
+    assert stored == {"corpus-0": "\ufffdlone", "corpus-1": "fine"}
 
 
 @pytest.mark.parametrize(

@@ -349,3 +349,13 @@ def test_a_row_goes_only_when_no_source_lists_it(cache, cache_path):
     assert rows(cache_path, "SELECT id, in_scim, in_ng FROM harness_users") == [("u1", 0, 1)]
     cache.save_batch(Batch(source="harness.ng", records=[], snapshots=snapshot_ng), T0, T0)
     assert rows(cache_path, "SELECT count(*) FROM harness_users") == [(0,)]
+
+
+def test_one_reading_sees_one_commit_while_the_writer_saves(cache):
+    cache.save_batch(events_batch("a"), T0, T0)
+    with cache.reading() as db:
+        before = db.execute("SELECT count(*) FROM provisioning_events").fetchone()[0]
+        cache.save_batch(events_batch("b", "c"), T0, T0)
+        after = db.execute("SELECT count(*) FROM provisioning_events").fetchone()[0]
+    assert (before, after) == (1, 1)
+    assert cache.count("provisioning_events") == 3

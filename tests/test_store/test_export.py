@@ -144,3 +144,11 @@ def test_export_command(tenant, tmp_path):
         main, ["export", str(tmp_path / "x.csv"), "--format", "csv"], env=env
     )
     assert missing_view.exit_code == 2
+
+
+def test_an_export_removes_what_a_killed_export_left(tenant, tmp_path):
+    dead = tmp_path / ".snap.db.99999999.partial"
+    dead.write_text("half")
+    export_sqlite(tenant.cache, tmp_path / "snap.db", NOW)
+    assert not dead.exists()
+    assert (tmp_path / "snap.db").exists()
