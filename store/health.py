@@ -838,6 +838,11 @@ def overview(db: Database, now: datetime, freshness: Iterable[SourceFreshness]) 
         group_problems=sum(1 for mapping in group_mappings(db) if mapping.state != "ok"),
         sso_conflicts=len(sso_conflicts(db)),
         freshness=tuple(freshness),
+        coverage_gaps=tuple(
+            f"{gap.source}: nothing from {_clock(gap.gap_from)} to {_clock(gap.gap_to)}"
+            " (scimwatch was down longer than Entra keeps provisioning logs)"
+            for gap in coverage_gaps(db)[:3]
+        ),
     )
 
 

@@ -586,3 +586,5 @@ class Overview(_Answer):
     group_problems: int
     sso_conflicts: int
     freshness: tuple[SourceFreshness, ...]
+    coverage_gaps: tuple[str, ...] = ()
+    """Spans of the provisioning log lost to downtime past Entra's retention, as sentences."""

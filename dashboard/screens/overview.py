@@ -171,6 +171,10 @@ class OverviewScreen(ScimwatchScreen):
         self.query_one("#jobs", Static).update(jobs_text(answer.jobs, now))
         self.query_one("#last-cycle", Static).update(cycle_text(answer.last_cycle, now))
         offline = offline_text(answer.freshness, now)
+        for gap in answer.coverage_gaps:
+            offline.append("\n" if offline.plain else "")
+            offline.append("Gap in the logs: ", style="bold yellow")
+            offline.append(gap)
         self.query_one("#offline", Static).update(offline)
         self.query_one("#offline").display = bool(offline.plain)
         self._show_tiles(answer)

@@ -463,3 +463,19 @@ def test_the_loser_of_a_collision_is_not_matched_to_the_winners_group(tenant):
     loser = mapping_of(tenant, "g2")
     assert loser.harness_identifier == ""
     assert {"collision", "not_provisioned"} <= set(loser.problems)
+
+
+def test_overview_names_a_coverage_gap(tenant):
+    from store.models import CoverageGapRecord
+
+    tenant.save(
+        "graph.provisioning",
+        CoverageGapRecord(
+            source="graph.provisioning",
+            gap_from=NOW - timedelta(days=40),
+            gap_to=NOW - timedelta(days=30),
+            detected_at=NOW,
+        ),
+    )
+    (gap,) = read(tenant, health.overview, NOW, ()).coverage_gaps
+    assert gap.startswith("graph.provisioning: nothing from 2026-10-19 12:00 UTC to 2026-10-29")
