@@ -3,8 +3,9 @@
 Run: .venv/bin/python -m bench.bench_ingest [--events 100000] [--rounds 3] [--e2e-days 3]
      [--peer-days 0.05] [--skip-e2e] [--smoke]
 
-1. Store path: `Cache.save_batch` of the same ProvisioningEvent records (pages of 1,000, one
-   transaction each, events + cycles + object state) against raw `sqlite3.executemany` of the
+1. Store path: `Cache.save_batch` of the same ProvisioningEvent records (batches of 1,000 = a
+   page, and of 43,200 = the one-day backfill window the collector saves as one batch on the
+   `large` scenario; one transaction each, events + cycles + object state) against raw `sqlite3.executemany` of the
    same rows (prebuilt tuples) into the same schema (migrated, 16 KB pages, WAL, NORMAL), in one
    transaction. Fresh files every round; the two alternate; ratio = store speed / raw speed.
 2. End to end: the simulator (`large`, in its own process, limits off) paged by scimwatch's
@@ -25,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -65,9 +65,9 @@ def raw_seconds(path: Path, rows: list[tuple[Any, ...]]) -> float:
     return elapsed
 
 
-def store_vs_raw(count: int, rounds: int, work: Path) -> dict[str, float]:
+def store_vs_raw(count: int, rounds: int, work: Path, batch: int = PAGE) -> dict[str, float]:
     records = list(events(count))
-    pages = [records[i : i + PAGE] for i in range(0, count, PAGE)]
+    pages = [records[i : i + batch] for i in range(0, count, batch)]
     rows = [_event_values(event) for event in records]
     raw_rates, store_rates, ratios = [], [], []
     for index in range(rounds):
@@ -76,13 +76,20 @@ def store_vs_raw(count: int, rounds: int, work: Path) -> dict[str, float]:
         for variant in order:
             folder = work / f"{variant}{index}"
             folder.mkdir()
-            seconds = raw_seconds(folder / "c.db", rows) if variant == "raw" else store_seconds(folder / "c.db", pages)
+            seconds = (
+                raw_seconds(folder / "c.db", rows)
+                if variant == "raw"
+                else store_seconds(folder / "c.db", pages)
+            )
             rates[variant] = count / seconds
             shutil.rmtree(folder)
         raw_rates.append(rates["raw"])
         store_rates.append(rates["store"])
         ratios.append(rates["store"] / rates["raw"])
-        print(f"  round {index + 1}: raw {rates['raw']:,.0f}/s, store {rates['store']:,.0f}/s, ratio {ratios[-1]:.2f}", flush=True)
+        print(
+            f"  round {index + 1}: raw {rates['raw']:,.0f}/s, store {rates['store']:,.0f}/s, ratio {ratios[-1]:.2f}",
+            flush=True,
+        )
     return {
         "raw": statistics.median(raw_rates),
         "store": statistics.median(store_rates),
@@ -94,7 +101,18 @@ def store_vs_raw(count: int, rounds: int, work: Path) -> dict[str, float]:
 
 def client(module: str, info_file: Path, db: Path, days: float, *extra: str) -> dict[str, Any]:
     done = subprocess.run(
-        [sys.executable, "-m", module, "--info", str(info_file), "--db", str(db), "--days", str(days), *extra],
+        [
+            sys.executable,
+            "-m",
+            module,
+            "--info",
+            str(info_file),
+            "--db",
+            str(db),
+            "--days",
+            str(days),
+            *extra,
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -119,11 +137,16 @@ def end_to_end(rounds: int, e2e_days: float, peer_days: float, work: Path) -> No
         for index in range(rounds):
             result = client("bench.e2e_scimwatch", info, work / f"ours-big{index}.db", e2e_days)
             ours_big.append(result)
-            print(f"  scimwatch {result['events']:,} events: {result['events'] / result['wall']:,.0f}/s, {result['cpu'] / result['events'] * 1e5:.1f} CPU-s/100k", flush=True)
+            print(
+                f"  scimwatch {result['events']:,} events: {result['events'] / result['wall']:,.0f}/s, {result['cpu'] / result['events'] * 1e5:.1f} CPU-s/100k",
+                flush=True,
+            )
         speed, cpu = [], []
         for index in range(rounds):
             pair = {}
-            for module in ("bench.e2e_scimwatch", "bench.peer_msgraph")[:: 1 if index % 2 == 0 else -1]:
+            for module in ("bench.e2e_scimwatch", "bench.peer_msgraph")[
+                :: 1 if index % 2 == 0 else -1
+            ]:
                 pair[module] = client(module, info, work / f"{module}{index}.db", peer_days)
             ours, peer = pair["bench.e2e_scimwatch"], pair["bench.peer_msgraph"]
             assert ours["events"] == peer["events"], (ours, peer)
@@ -137,8 +160,12 @@ def end_to_end(rounds: int, e2e_days: float, peer_days: float, work: Path) -> No
             )
     rates = [r["events"] / r["wall"] for r in ours_big]
     cpus = [r["cpu"] / r["events"] * 1e5 for r in ours_big]
-    print(f"| end to end, scimwatch, {ours_big[0]['events']:,} events | {statistics.median(rates):,.0f} events/s ({min(rates):,.0f}-{max(rates):,.0f}); {statistics.median(cpus):.1f} CPU-s per 100k ({min(cpus):.1f}-{max(cpus):.1f}) |")
-    print(f"| end to end vs msgraph-sdk + sqlite-utils peer | {statistics.median(speed):.1f}x faster ({min(speed):.1f}-{max(speed):.1f}), {statistics.median(cpu):.1f}x less CPU ({min(cpu):.1f}-{max(cpu):.1f}) |")
+    print(
+        f"| end to end, scimwatch, {ours_big[0]['events']:,} events | {statistics.median(rates):,.0f} events/s ({min(rates):,.0f}-{max(rates):,.0f}); {statistics.median(cpus):.1f} CPU-s per 100k ({min(cpus):.1f}-{max(cpus):.1f}) |"
+    )
+    print(
+        f"| end to end vs msgraph-sdk + sqlite-utils peer | {statistics.median(speed):.1f}x faster ({min(speed):.1f}-{max(speed):.1f}), {statistics.median(cpu):.1f}x less CPU ({min(cpu):.1f}-{max(cpu):.1f}) |"
+    )
 
 
 def main() -> None:
@@ -148,18 +175,34 @@ def main() -> None:
     parser.add_argument("--e2e-days", type=float, default=3.0)
     parser.add_argument("--peer-days", type=float, default=0.05)
     parser.add_argument("--skip-e2e", action="store_true")
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the harness, not speed")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        nargs="+",
+        default=[PAGE, 43_200],
+        help="records per save_batch: a Graph page, and a backfill window of the large scenario (1 day)",
+    )
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny sizes: checks the harness, not speed"
+    )
     args = parser.parse_args()
     if args.smoke:
-        args.events, args.rounds, args.e2e_days, args.peer_days = 2000, 1, 0.01, 0.005
+        args.events, args.rounds, args.e2e_days, args.peer_days, args.batch = (
+            2000,
+            1,
+            0.01,
+            0.005,
+            [500],
+        )
     work = Path(tempfile.mkdtemp(prefix="scimwatch-bench-"))
     try:
-        result = store_vs_raw(args.events, args.rounds, work)
-        print(
-            f"| store path vs raw executemany, {args.events:,} events | raw {result['raw']:,.0f}/s, store {result['store']:,.0f}/s"
-            f" | {result['ratio']:.2f}x of raw ({result['ratio_min']:.2f}-{result['ratio_max']:.2f}) |",
-            flush=True,
-        )
+        for batch in args.batch:
+            result = store_vs_raw(args.events, args.rounds, work, batch)
+            print(
+                f"| store path vs raw executemany, {args.events:,} events, save_batch of {batch:,} | raw {result['raw']:,.0f}/s,"
+                f" store {result['store']:,.0f}/s | {result['ratio']:.2f}x of raw ({result['ratio_min']:.2f}-{result['ratio_max']:.2f}) |",
+                flush=True,
+            )
         if not args.skip_e2e:
             end_to_end(args.rounds, args.e2e_days, args.peer_days, work)
     finally:

@@ -1,7 +1,15 @@
-"""Store benchmarks: ingest against raw executemany, size per event, read latency at scale.
+"""Cache size and read latency at scale: 1,000,000 events and a 100,000-user tenant.
 
-Run: .venv/bin/python bench/bench_store.py [--events 1000000] [--out bench/results]
-Figures are written to stdout as a Markdown table; bench/README.md records them.
+Run: .venv/bin/python -m bench.bench_store [--events 1000000] [--users 100000] [--runs 50]
+     [--keep bench/cache-1m.db] [--smoke]
+
+Fills a fresh cache through `Cache.save_batch` (synthetic events of bench.synthetic over
+`--users` identities, in one-day batches of 43,200 as the collector saves a backfill), then a
+directory of that many users: Entra users, 1,000 groups assigned to the NextGen app, one direct
+membership per user, Harness users (SCIM) and groups with the same members, one sync job.
+Size: bytes on disk (main file after a WAL checkpoint; every table and index) per event, and the
+growth the directory adds. Reads: every health-model read behind a screen, `check` and the
+overview, each on a new connection as screens do; p50 and p99 over `--runs` runs.
 """
 
 from __future__ import annotations
@@ -18,66 +26,157 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from bench.synthetic import START, events
+from bench.synthetic import JOB_ID, SP_ID, START, _uuid, events
 from store import health
 from store.cache import Cache
-from store.models import Batch, ProvisioningEvent, iso_utc
-from store.schema import _INITIAL_TABLES
+from store.check import evaluate
+from store.models import (
+    AppRoleAssignment,
+    Batch,
+    EntraGroup,
+    EntraMembership,
+    EntraUser,
+    HarnessGroup,
+    HarnessGroupMember,
+    HarnessUser,
+    Record,
+    SyncJob,
+)
 
-PAGE = 1000
+WINDOW = 43_200
+GROUPS = 1_000
 
 
-def ingest_store(path: Path, count: int) -> float:
-    """Seconds to save `count` events through Cache.save_batch, one batch per Graph page."""
-    generated = events(count)
-    pages = []
-    while page := list(islice(generated, PAGE)):
-        pages.append(page)
-    start = time.perf_counter()
-    with Cache.open_writer(path) as cache:
-        for page in pages:
-            cache.save_batch(Batch(source="graph.provisioning", records=page), START, START)
-    return time.perf_counter() - start
-
-
-def ingest_raw(path: Path, count: int) -> float:
-    """Seconds for raw sqlite3 executemany of the same rows, one transaction (the limit)."""
-    rows = [tuple(e.to_row().values()) for e in events(count)]
-    columns = list(ProvisioningEvent.model_fields)
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    for statement in _INITIAL_TABLES.split(";"):
-        if "provisioning_events" in statement and statement.strip():
-            conn.execute(statement)
-    start = time.perf_counter()
-    conn.execute("BEGIN")
-    conn.executemany(
-        f"INSERT INTO provisioning_events ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-        rows,
-    )
-    conn.execute("COMMIT")
-    elapsed = time.perf_counter() - start
+def disk_bytes(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
-    return elapsed
+    return sum(
+        p.stat().st_size for p in path.parent.glob(path.name + "*") if not p.name.endswith(".lock")
+    )
 
 
-def latency(function: Callable[[], Any], runs: int = 30) -> tuple[float, float]:
-    """p50 and p99 in milliseconds (each run on a fresh connection, as screens do)."""
+def save(cache: Cache, source: str, records: list[Record]) -> None:
+    for start in range(0, len(records), WINDOW):
+        cache.save_batch(
+            Batch(source=source, records=records[start : start + WINDOW]), START, START
+        )  # type: ignore[arg-type]
+
+
+def directory(users: int) -> tuple[list[Record], list[Record], list[str]]:
+    import random
+
+    rng = random.Random(11)
+    user_ids = [_uuid(rng) for _ in range(users)]
+    group_ids = [_uuid(rng) for _ in range(GROUPS)]
+    entra: list[Record] = [
+        EntraUser(
+            id=uid,
+            user_principal_name=f"user{i}@contoso.example",
+            mail=f"user{i}@contoso.example",
+            display_name=f"User {i}",
+            account_enabled=True,
+        )
+        for i, uid in enumerate(user_ids)
+    ]
+    entra += [
+        EntraGroup(id=gid, display_name=f"Team {g:04d}", security_enabled=True)
+        for g, gid in enumerate(group_ids)
+    ]
+    entra += [
+        EntraMembership(group_id=group_ids[i % GROUPS], member_id=uid, direct=True)
+        for i, uid in enumerate(user_ids)
+    ]
+    entra += [
+        AppRoleAssignment(
+            id=_uuid(rng),
+            app="nextgen",
+            resource_id=SP_ID,
+            principal_id=gid,
+            principal_type="Group",
+            principal_name=f"Team {g:04d}",
+            app_role_id=_uuid(rng),
+        )
+        for g, gid in enumerate(group_ids)
+    ]
+    harness: list[Record] = [
+        HarnessUser(
+            id=f"hu{i:06d}",
+            email=f"user{i}@contoso.example",
+            name=f"User {i}",
+            external_id=uid,
+            active=True,
+            in_scim=True,
+        )
+        for i, uid in enumerate(user_ids)
+    ]
+    harness += [
+        HarnessGroup(
+            identifier=f"Team_{g:04d}", name=f"Team {g:04d}", externally_managed=True, in_scim=True
+        )
+        for g in range(GROUPS)
+    ]
+    harness += [
+        HarnessGroupMember(group_identifier=f"Team_{i % GROUPS:04d}", user_id=f"hu{i:06d}")
+        for i in range(users)
+    ]
+    return entra, harness, user_ids
+
+
+def fill(path: Path, count: int, users: int) -> dict[str, float]:
+    started = time.perf_counter()
+    with Cache.open_writer(path) as cache:
+        generated = events(count, users=users)
+        while page := list(islice(generated, WINDOW)):
+            cache.save_batch(Batch(source="graph.provisioning", records=page), START, START)
+        events_seconds = time.perf_counter() - started
+        events_bytes = disk_bytes(path)
+        entra, harness, _ = directory(users)
+        cache.save_batch(
+            Batch(
+                source="graph.jobs",
+                records=[
+                    SyncJob(
+                        service_principal_id=SP_ID,
+                        job_id=JOB_ID,
+                        schedule_state="Active",
+                        interval_seconds=2400,
+                        status_code="Active",
+                        observed_at=START,
+                    )
+                ],
+            ),
+            START,
+            START,
+        )
+        save(cache, "graph.directory", entra)
+        save(cache, "harness.scim", harness)
+    return {
+        "events_seconds": events_seconds,
+        "events_bytes": events_bytes,
+        "total_bytes": disk_bytes(path),
+    }
+
+
+def latency(function: Callable[[], Any], runs: int) -> tuple[float, float]:
     times = []
+    function()  # warm the OS page cache, as a running TUI has it
     for _ in range(runs):
         start = time.perf_counter()
         function()
         times.append((time.perf_counter() - start) * 1000)
     times.sort()
-    return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))]
+    return statistics.median(times), times[min(len(times) - 1, round(len(times) * 0.99) - 1)]
 
 
-def reads(path: Path) -> dict[str, tuple[float, float]]:
+def reads(path: Path, runs: int) -> dict[str, tuple[float, float]]:
     cache = Cache.open_reader(path)
-    now = START + timedelta(days=30)
     with cache.reading() as db:
         newest = health.recent_events(db, 1)[0]
-    middle = (iso_utc(newest.activity_at - timedelta(days=15)), "")
+        failing = health.recent_events(db, 1, None, "failure")[0]
+    now = newest.activity_at + timedelta(minutes=5)
+    middle = ((newest.activity_at - timedelta(days=10)).isoformat().replace("+00:00", "Z"), "")
+    intervals = {"graph.provisioning": timedelta(minutes=1)}
 
     def run(fn: Callable[..., Any], *args: Any) -> Callable[[], Any]:
         def call() -> Any:
@@ -86,48 +185,74 @@ def reads(path: Path) -> dict[str, tuple[float, float]]:
 
         return call
 
+    def check() -> Any:
+        freshness = cache.freshness(now, intervals)
+        with cache.reading() as db:
+            return evaluate(db, now, freshness)
+
     cycle = run(health.recent_cycles, 1)()[0]
-    return {
-        "recent_events (first page of 200)": latency(run(health.recent_events, 200)),
-        "recent_events (keyset page mid-way)": latency(run(health.recent_events, 200, middle)),
-        "recent_events (failures only)": latency(run(health.recent_events, 200, None, "failure")),
-        "recent_cycles (100)": latency(run(health.recent_cycles, 100)),
-        "cycle_events (one cycle)": latency(run(health.cycle_events, cycle.job_id, cycle.cycle_id)),
-        "pending_retries": latency(run(health.pending_retries, now)),
-        "pending_counts": latency(run(health.pending_counts)),
-        "job_health": latency(run(health.job_health, now)),
-        "overview": latency(run(health.overview, now, ())),
-        "group_mappings": latency(run(health.group_mappings)),
-        "sso_conflicts": latency(run(health.sso_conflicts)),
-        "freshness": latency(
-            lambda: cache.freshness(now, {"graph.provisioning": timedelta(minutes=2)})
+    measured = {
+        "overview (overview screen)": run(health.overview, now, ()),
+        "job_health": run(health.job_health, now),
+        "recent_cycles, 100 (cycles screen)": run(health.recent_cycles, 100),
+        "cycle_events, one cycle (cycle drill-in)": run(
+            health.cycle_events, cycle.job_id, cycle.cycle_id
         ),
+        "recent_events, newest 200 (events screen)": run(health.recent_events, 200),
+        "recent_events, keyset page 10 days back": run(health.recent_events, 200, middle),
+        "recent_events, failures only": run(health.recent_events, 200, None, "failure"),
+        "recent_events, text filter (user name)": run(
+            health.recent_events, 200, None, None, "user4711@"
+        ),
+        "event_by_id (detail modal)": run(health.event_by_id, failing.id),
+        "pending_retries (retries screen)": run(health.pending_retries, now),
+        "pending_counts": run(health.pending_counts),
+        "group_mappings (groups screen)": run(health.group_mappings),
+        "sso_conflicts (SSO screen)": run(health.sso_conflicts),
+        "lookup_user (user lookup)": run(health.lookup_user, "user4711@contoso.example", now),
+        "coverage_gaps": run(health.coverage_gaps),
+        "freshness (status bar)": lambda: cache.freshness(now, intervals),
+        "check (evaluate + freshness)": check,
     }
+    results = {}
+    for name, function in measured.items():
+        results[name] = latency(function, runs)
+        p50, p99 = results[name]
+        print(f"  {name}: p50 {p50:.2f} ms, p99 {p99:.2f} ms", flush=True)
+    return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--events", type=int, default=100_000)
-    parser.add_argument("--ingest-events", type=int, default=100_000)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument(
+        "--keep", type=Path, help="keep the filled cache here (for the TUI benchmarks)"
+    )
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny sizes: checks the harness, not speed"
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.events, args.users, args.runs = 3000, 500, 3
     work = Path(tempfile.mkdtemp(prefix="scimwatch-bench-"))
+    path = work / "cache.db"
     try:
-        raw = ingest_raw(work / "raw.db", args.ingest_events)
-        stored = ingest_store(work / "store.db", args.ingest_events)
+        filled = fill(path, args.events, args.users)
         print(
-            f"| ingest {args.ingest_events:,} events | raw executemany {args.ingest_events / raw:,.0f}/s"
-            f" | store path {args.ingest_events / stored:,.0f}/s | ratio {raw / stored:.2f}x slower"
-            f" ({stored / raw * 100:.0f}% of raw time; store/raw speed = {raw / stored:.2f}) |"
+            f"| fill {args.events:,} events through save_batch | {args.events / filled['events_seconds']:,.0f} events/s |"
         )
-        big = work / "big.db"
-        if args.events != args.ingest_events:
-            ingest_store(big, args.events)
-        else:
-            shutil.copy(work / "store.db", big)
-        size = big.stat().st_size + sum(p.stat().st_size for p in work.glob("big.db-*"))
-        print(f"| cache size at {args.events:,} events | {size / args.events:,.0f} bytes/event |")
-        for name, (p50, p99) in reads(big).items():
+        print(
+            f"| cache size, {args.events:,} events (all tables and indexes) | {filled['events_bytes'] / args.events:,.0f} bytes/event ({filled['events_bytes'] / 1e6:,.0f} MB) |"
+        )
+        print(
+            f"| + directory of {args.users:,} users, {GROUPS:,} groups, memberships both sides | {(filled['total_bytes'] - filled['events_bytes']) / 1e6:,.1f} MB |"
+        )
+        for name, (p50, p99) in reads(path, args.runs).items():
             print(f"| {name} | p50 {p50:.2f} ms | p99 {p99:.2f} ms |")
+        if args.keep:
+            shutil.copy(path, args.keep)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from collectors.base import CollectorError
 from collectors.config import GraphConnection, PollingConfig, build_collectors
 from collectors.runner import poll_source
 from store.cache import Cache
@@ -55,16 +56,23 @@ async def run(
 ) -> dict[str, Any]:
     now = datetime.fromisoformat(info["now"])
     polling = PollingConfig(retention=timedelta(days=days))
-    built = build_collectors(connection(info), None, polling, clock=lambda: now, reporting_rate=rate)
+    built = build_collectors(
+        connection(info), None, polling, clock=lambda: now, reporting_rate=rate
+    )
     collector = built.collectors[0]
     assert collector.source == "graph.provisioning"
     count = polls = 0
     first_batch_at: float | None = None
     first_cycle: str | None = None
+    error = ""
     cpu, wall = time.process_time(), time.perf_counter()
     with Cache.open_writer(db_path) as cache:
         while True:
-            outcome = await poll_source(collector, cache, lambda: now)
+            try:
+                outcome = await poll_source(collector, cache, lambda: now)
+            except CollectorError as failure:
+                error = str(failure)
+                break
             polls += 1
             count += outcome.poll_run.records
             if first_batch_at is None and outcome.poll_run.records:
@@ -81,6 +89,7 @@ async def run(
         "polls": polls,
         "first_batch_seconds": first_batch_at,
         "first_cycle": first_cycle,
+        "error": error,
     }
 
 
@@ -89,12 +98,16 @@ def main() -> None:
     parser.add_argument("--info", type=Path, required=True)
     parser.add_argument("--db", type=Path, required=True)
     parser.add_argument("--days", type=float, default=3.0)
-    parser.add_argument("--rate", default="1000000/1", help="requests/seconds of Graph's reporting limit")
+    parser.add_argument(
+        "--rate", default="1000000/1", help="requests/seconds of Graph's reporting limit"
+    )
     parser.add_argument("--max-seconds", type=float, default=1e9)
     args = parser.parse_args()
     requests, seconds = args.rate.split("/")
     info = json.loads(args.info.read_text())
-    result = asyncio.run(run(info, args.db, args.days, (int(requests), float(seconds)), args.max_seconds))
+    result = asyncio.run(
+        run(info, args.db, args.days, (int(requests), float(seconds)), args.max_seconds)
+    )
     print(json.dumps(result))
 
 

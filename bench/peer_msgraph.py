@@ -41,7 +41,9 @@ class StaticToken(AccessTokenProvider):
     def __init__(self, token: str) -> None:
         self.token = token
 
-    async def get_authorization_token(self, uri: str, additional_authentication_context: Any = None) -> str:
+    async def get_authorization_token(
+        self, uri: str, additional_authentication_context: Any = None
+    ) -> str:
         return self.token
 
     def get_allowed_hosts_validator(self) -> AllowedHostsValidator:
@@ -59,7 +61,9 @@ def flatten(item: Any) -> dict[str, Any]:
     target = item.target_identity
     return {
         "id": item.id,
-        "activity_date_time": item.activity_date_time.isoformat() if item.activity_date_time else None,
+        "activity_date_time": item.activity_date_time.isoformat()
+        if item.activity_date_time
+        else None,
         "job_id": item.job_id,
         "cycle_id": item.cycle_id,
         "change_id": item.change_id,
@@ -117,8 +121,12 @@ async def fetch_token(info: dict[str, Any], verify: ssl.SSLContext) -> str:
 async def run(info: dict[str, Any], db_path: Path, days: float) -> dict[str, Any]:
     verify = ssl.create_default_context(cafile=info["ca_bundle"])
     token = await fetch_token(info, verify)
-    http = GraphClientFactory.create_with_default_middleware(client=httpx.AsyncClient(verify=verify, timeout=60))
-    adapter = GraphRequestAdapter(BaseBearerTokenAuthenticationProvider(StaticToken(token)), client=http)
+    http = GraphClientFactory.create_with_default_middleware(
+        client=httpx.AsyncClient(verify=verify, timeout=60)
+    )
+    adapter = GraphRequestAdapter(
+        BaseBearerTokenAuthenticationProvider(StaticToken(token)), client=http
+    )
     adapter.base_url = info["graph_url"] + "/v1.0"
     client = GraphServiceClient(request_adapter=adapter)
     db = sqlite_utils.Database(db_path)

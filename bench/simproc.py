@@ -60,7 +60,9 @@ def _serve(scenario: str, rate_limits: bool, seed: int, conn: Connection) -> Non
 class SimulatorProcess:
     """Start the simulator in a spawned process; `info` describes how to reach it."""
 
-    def __init__(self, scenario: str = "large", *, rate_limits: bool = False, seed: int = 5) -> None:
+    def __init__(
+        self, scenario: str = "large", *, rate_limits: bool = False, seed: int = 5
+    ) -> None:
         self._args = (scenario, rate_limits, seed)
         self.info: dict[str, Any] = {}
 
