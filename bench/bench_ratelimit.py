@@ -27,6 +27,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--days", type=float, default=0.35)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument(
+        "--client-rate", default="5/10", help="the collector's pacing (what-if runs)"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="scimwatch-bench-"))
     shares, throttled = [], []
