@@ -38,7 +38,12 @@ def main() -> None:
         for index in range(args.rounds):
             before = sim.throttled()
             result = client(
-                "bench.e2e_scimwatch", info, work / f"r{index}.db", args.days, "--rate", "5/10"
+                "bench.e2e_scimwatch",
+                info,
+                work / f"r{index}.db",
+                args.days,
+                "--rate",
+                args.client_rate,
             )
             refused = sim.throttled() - before
             rate = result["events"] / result["wall"]
