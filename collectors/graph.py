@@ -41,6 +41,9 @@ from store.models import (
 
 log = logging.getLogger("scimwatch.collectors.graph")
 
+_FIRST_BACKFILL_WINDOW = timedelta(hours=1)
+"""The first backfill step: small, so the newest events are saved first and fast."""
+
 _FUTURE_SKEW = timedelta(minutes=5)
 """Event times further ahead than this never move the watermark (reliability.md 4 row 4)."""
 
@@ -290,7 +293,13 @@ class ProvisioningCollector:
         assert state.backfill_to is not None
         horizon = state.horizon or (now - self._polling.retention)
         high = state.backfill_to
-        low = max(high - self._polling.backfill_window, horizon)
+        # Windows grow from an hour, doubling up to `backfill_window`: the newest cycles are
+        # saved (and on screen) within seconds whatever the backlog, then the walk speeds up.
+        window = min(
+            self._polling.backfill_window,
+            max(_FIRST_BACKFILL_WINDOW, state.covered - high),
+        )
+        low = max(high - window, horizon)
         # `gt low` excludes events exactly at `low`: the next (older) window ends one second
         # later than this one starts, so nothing on a boundary is missed.
         events, skipped = await self._fetch(low, high + timedelta(seconds=1))

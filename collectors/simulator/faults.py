@@ -93,6 +93,9 @@ class FaultController:
 
     rate_limits_enabled: bool = True
     """Whether the natural limits (Graph reporting 5/10 s per app, Harness per key) apply."""
+    rate_clock: Callable[[], float] = time.monotonic
+    """Seconds for the rate windows: real time (a frozen scenario clock would never let a
+    window slide); tests may swap in a fake to move time without waiting."""
     _faults: list[Fault] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     requests: collections.deque[RequestRecord] = field(

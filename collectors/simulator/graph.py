@@ -476,7 +476,7 @@ class GraphApp:
         if token is None:
             return None
         wait = self.faults.over_limit(
-            "graph:" + token.client_id, *REPORT_LIMIT, self.scenario.clock.wall()
+            "graph:" + token.client_id, *REPORT_LIMIT, self.faults.rate_clock()
         )
         if wait is None:
             return None

@@ -172,7 +172,7 @@ class HarnessApp:
 
     def _rate_limit(self, key: str) -> None:
         if (
-            self.faults.over_limit("harness:" + key, *API_KEY_LIMIT, self.scenario.clock.wall())
+            self.faults.over_limit("harness:" + key, *API_KEY_LIMIT, self.faults.rate_clock())
             is not None
         ):
             raise HarnessError(Response("Too Many Requests", 429, media_type="text/plain"))

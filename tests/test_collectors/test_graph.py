@@ -14,6 +14,7 @@ from collectors.graph import (
     JobsCollector,
     ProvisioningCollector,
     ProvisioningState,
+    graph_time_literal,
     parse_interval,
     sync_time,
 )
@@ -140,26 +141,26 @@ async def test_events_of_other_service_principals_are_dropped_client_side():
     assert "75b5b0ae-9fc5-8d0e-e0a9-7a6a4728de56" not in {event.id for event in batch.records}
 
 
-async def test_first_run_backfills_newest_first_in_windows_until_the_retention_limit():
+async def test_first_run_backfills_newest_first_in_growing_windows_to_the_retention_limit():
+    """The first hour is saved first (newest on screen at once); windows double up to a day."""
     mock = MockApi(FakeClock(), lambda request: json_response({"value": []}))
     collector = provisioning(mock, retention=timedelta(days=3), backfill_window=timedelta(days=1))
     watermark = None
     batches = []
-    for _ in range(5):
+    for _ in range(20):
         batch = await collector.collect(watermark)
         batches.append(batch)
         watermark = batch.watermark
         if batch.complete:
             break
-    assert [batch.complete for batch in batches] == [False, False, True]
+    assert [batch.complete for batch in batches] == [False] * 7 + [True]
     filters = [request.url.params["$filter"] for request in mock.requests]
+    lows = [f.split("activityDateTime gt ", 1)[1].split(" ", 1)[0] for f in filters]
+    hours_back = [1, 2, 4, 8, 16, 32, 56, 72]
+    assert lows == [graph_time_literal(NOW - timedelta(hours=h)) for h in hours_back]
     assert filters[0].startswith(
-        "activityDateTime gt 2024-05-03T12:00:00Z and activityDateTime lt 2024-05-04T12:00:01Z"
+        "activityDateTime gt 2024-05-04T11:00:00Z and activityDateTime lt 2024-05-04T12:00:01Z"
     )
-    assert filters[1].startswith(
-        "activityDateTime gt 2024-05-02T12:00:00Z and activityDateTime lt 2024-05-03T12:00:01Z"
-    )
-    assert filters[2].startswith("activityDateTime gt 2024-05-01T12:00:00Z")
     # Nothing was found: later polls continue from the first poll's start.
     assert _state(watermark).newest == NOW
 
@@ -169,11 +170,11 @@ async def test_backfill_resumes_where_a_saved_step_left_off():
     collector = provisioning(mock, retention=timedelta(days=3))
     first = await collector.collect(None)
     state = _state(first.watermark)
-    assert state.backfill_to == NOW - timedelta(days=1)
+    assert state.backfill_to == NOW - timedelta(hours=1)
     resumed = provisioning(mock, retention=timedelta(days=3))
     await resumed.collect(first.watermark)
     assert (
-        "gt 2024-05-02T12:00:00Z and activityDateTime lt 2024-05-03T12:00:01Z"
+        "gt 2024-05-04T10:00:00Z and activityDateTime lt 2024-05-04T11:00:01Z"
         in (mock.requests[-1].url.params["$filter"])
     )
 
