@@ -377,6 +377,8 @@ class Cache:
         """Save a poll's records, snapshots, watermark and poll run in one transaction.
 
         Upserts are keyed by the APIs' ids, so saving the same batch twice changes nothing.
+        Group mappings and SSO conflicts are recomputed in the same transaction when the batch
+        changed anything they are computed from.
         """
         poll_run = PollRun(
             source=batch.source,
@@ -408,6 +410,10 @@ class Cache:
                     " updated_at = excluded.updated_at",
                     (batch.source, batch.watermark, int(batch.complete), iso_utc(finished_at)),
                 )
+            # Imported here: the health model reads through this module (parse_time).
+            from store.health import refresh_directory_answers
+
+            refresh_directory_answers(conn)
             return _insert_poll_run(conn, poll_run)
 
     def record_failed_poll(self, poll_run: PollRun) -> PollRun:

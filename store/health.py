@@ -7,6 +7,7 @@ matters, an explicit `now` so answers are reproducible.
 
 from __future__ import annotations
 
+import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -461,6 +462,15 @@ _STATE_ORDER: tuple[GroupState, ...] = (
 
 def group_mappings(db: Database) -> list[GroupMapping]:
     """Every Entra group assigned to the NextGen app, then orphan Harness SCIM groups."""
+    if not _directory_answers_fresh(db):
+        return _compute_group_mappings(db)
+    cursor = db.execute(
+        f"SELECT {', '.join(_MAPPING_COLUMNS)} FROM group_mappings ORDER BY position"
+    )
+    return [_mapping_from_row(row) for row in cursor]
+
+
+def _compute_group_mappings(db: Database) -> list[GroupMapping]:
     directory = _Directory(db)
     assigned = directory.assigned("nextgen", "Group", provisioned=True)
     names = {
@@ -637,6 +647,12 @@ def _orphan(row: Mapping[str, Any]) -> GroupMapping:
 
 def sso_conflicts(db: Database) -> list[SsoConflict]:
     """Users who cannot sign in, Harness users Entra does not know, Default Access assignments."""
+    if not _directory_answers_fresh(db):
+        return _compute_sso_conflicts(db)
+    return _stored_conflicts(db, None)
+
+
+def _compute_sso_conflicts(db: Database) -> list[SsoConflict]:
     directory = _Directory(db)
     conflicts: list[SsoConflict] = []
     nextgen_scope = directory.users_in_scope("nextgen")
@@ -695,6 +711,124 @@ def sso_conflicts(db: Database) -> list[SsoConflict]:
     return conflicts
 
 
+# --- Directory answers kept on ingest ----------------------------------------------------
+
+_LIST_SEPARATOR = "\x1f"
+"""Joins a stored mapping's name lists (the ASCII unit separator: no name or id holds one)."""
+
+_MAPPING_COLUMNS = (
+    "entra_group_id", "entra_name", "predicted_identifier", "harness_identifier",
+    "harness_name", "state", "problems", "detail", "entra_members", "harness_members",
+    "missing_in_harness", "extra_in_harness", "nested_only", "pending_error",
+)  # fmt: skip
+_MAPPING_LISTS = frozenset(
+    {
+        "problems",
+        "entra_members",
+        "harness_members",
+        "missing_in_harness",
+        "extra_in_harness",
+        "nested_only",
+    }
+)
+_CONFLICT_COLUMNS = ("kind", "principal_id", "email", "display_name", "detail", "what_to_do")
+
+
+class _Unstorable(Exception):
+    """A name holds the list separator: the answers stay stale and are computed live."""
+
+
+def _directory_answers_fresh(db: Database) -> bool:
+    """Whether the stored group mappings and SSO conflicts match the directory now."""
+    try:
+        row = db.execute("SELECT fresh FROM directory_answers_state").fetchone()
+    except sqlite3.OperationalError as error:
+        if "no such table" in str(error):
+            return False  # a read-only cache written before the answers were kept
+        raise
+    return bool(row and row[0])
+
+
+def refresh_directory_answers(conn: sqlite3.Connection) -> None:
+    """Recompute the stored group mappings and SSO conflicts if any input changed since.
+
+    Called by `Cache.save_batch` inside its transaction; the inputs' triggers (migration
+    m006) mark the answers stale whenever a row they are computed from changes.
+    """
+    db = Database(conn)
+    if _directory_answers_fresh(db):
+        return
+    mappings = _compute_group_mappings(db)
+    conflicts = _compute_sso_conflicts(db)
+    try:
+        mapping_rows = [_mapping_values(mapping) for mapping in mappings]
+    except _Unstorable:
+        return
+    conn.execute("DELETE FROM group_mappings")
+    conn.executemany(
+        f"INSERT INTO group_mappings ({', '.join(_MAPPING_COLUMNS)})"
+        f" VALUES ({', '.join('?' for _ in _MAPPING_COLUMNS)})",
+        mapping_rows,
+    )
+    conn.execute("DELETE FROM sso_conflicts")
+    conn.executemany(
+        f"INSERT INTO sso_conflicts ({', '.join(_CONFLICT_COLUMNS)})"
+        f" VALUES ({', '.join('?' for _ in _CONFLICT_COLUMNS)})",
+        ([getattr(conflict, name) for name in _CONFLICT_COLUMNS] for conflict in conflicts),
+    )
+    conn.execute("UPDATE directory_answers_state SET fresh = 1")
+
+
+def _mapping_values(mapping: GroupMapping) -> list[Any]:
+    return [
+        _joined(getattr(mapping, name)) if name in _MAPPING_LISTS else getattr(mapping, name)
+        for name in _MAPPING_COLUMNS
+    ]
+
+
+def _joined(names: tuple[str, ...]) -> str | None:
+    """A name list as one text (None when empty, so `("",)` and `()` stay distinct)."""
+    if not names:
+        return None
+    if any(_LIST_SEPARATOR in name for name in names):
+        raise _Unstorable
+    return _LIST_SEPARATOR.join(names)
+
+
+def _mapping_from_row(row: Iterable[Any]) -> GroupMapping:
+    values = dict(zip(_MAPPING_COLUMNS, row, strict=True))
+    for name in _MAPPING_LISTS:
+        text = values[name]
+        values[name] = tuple(text.split(_LIST_SEPARATOR)) if text is not None else ()
+    return GroupMapping(**values)
+
+
+def _stored_conflicts(db: Database, principals: list[str] | None) -> list[SsoConflict]:
+    """The stored SSO conflicts in order, all or only those of `principals`."""
+    where = ""
+    if principals is not None:
+        where = f"WHERE principal_id IN ({', '.join('?' for _ in principals)})"
+    cursor = db.execute(
+        f"SELECT {', '.join(_CONFLICT_COLUMNS)} FROM sso_conflicts {where} ORDER BY position",
+        principals or [],
+    )
+    return [SsoConflict(**dict(zip(_CONFLICT_COLUMNS, row, strict=True))) for row in cursor]
+
+
+def _directory_problem_counts(db: Database) -> tuple[int, int]:
+    """(group mappings not ok, SSO conflicts): counts for the overview."""
+    if not _directory_answers_fresh(db):
+        return (
+            sum(1 for mapping in _compute_group_mappings(db) if mapping.state != "ok"),
+            len(_compute_sso_conflicts(db)),
+        )
+    row = db.execute(
+        "SELECT (SELECT count(*) FROM group_mappings WHERE state != 'ok'),"
+        " (SELECT count(*) FROM sso_conflicts)"
+    ).fetchone()
+    return int(row[0]), int(row[1])
+
+
 # --- User lookup -------------------------------------------------------------------------
 
 
@@ -713,19 +847,14 @@ def lookup_user(db: Database, query: str, now: datetime) -> UserLookup:
         db, "SELECT * FROM harness_users WHERE email = ? COLLATE NOCASE LIMIT 1", [email]
     )
     harness = _harness_user(harness_rows[0]) if harness_rows else None
-    directory = _Directory(db)
     assignments: list[str] = []
     nested_groups: list[str] = []
     if entra is not None:
         for app in ("nextgen", "firstgen"):
-            how = directory.users_in_scope(app).get(entra.id)
+            how = _how_in_scope(db, app, entra.id)
             if how:
                 assignments.append(f"{app}: {how}")
-        for group_id, members in directory.members.items():
-            if any(m["member_id"] == entra.id and not m["direct"] for m in members):
-                nested_groups.append(
-                    str(directory.groups.get(group_id, {}).get("display_name") or group_id)
-                )
+        nested_groups = _nested_only_groups(db, entra.id)
     events = (
         [
             _event_from_row(row)
@@ -752,12 +881,9 @@ def lookup_user(db: Database, query: str, now: datetime) -> UserLookup:
         if harness
         else []
     )
-    conflicts = [
-        conflict
-        for conflict in sso_conflicts(db)
-        if (entra and conflict.principal_id == entra.id)
-        or (harness and conflict.principal_id == harness.id)
-    ]
+    conflicts = _conflicts_of(
+        db, [principal.id for principal in (entra, harness) if principal is not None]
+    )
     verdict = _verdict(entra, harness, assignments, nested_groups, pending, conflicts)
     return UserLookup(
         query=query,
@@ -771,6 +897,51 @@ def lookup_user(db: Database, query: str, now: datetime) -> UserLookup:
         sso_conflicts=tuple(conflicts),
         verdict=verdict,
     )
+
+
+def _how_in_scope(db: Database, app: str, user_id: str) -> str:
+    """How Entra provisions one user for an app (`_Directory.users_in_scope`), or ""."""
+    direct = db.execute(
+        "SELECT 1 FROM app_role_assignments WHERE principal_id = ? AND app = ?"
+        " AND principal_type = 'User' AND app_role_id != ? LIMIT 1",
+        [user_id, app, DEFAULT_ACCESS_ROLE],
+    ).fetchone()
+    if direct:
+        return "directly"
+    # The first assignment in table order wins, as in `users_in_scope`.
+    group = db.execute(
+        "SELECT a.principal_name, a.principal_id FROM entra_memberships AS m"
+        " JOIN app_role_assignments AS a ON a.principal_id = m.group_id"
+        " WHERE m.member_id = ? AND m.direct AND m.member_type = 'user' AND a.app = ?"
+        " AND a.principal_type = 'Group' AND a.app_role_id != ? ORDER BY a.rowid LIMIT 1",
+        [user_id, app, DEFAULT_ACCESS_ROLE],
+    ).fetchone()
+    return f"via group {group[0] or group[1]}" if group else ""
+
+
+def _nested_only_groups(db: Database, user_id: str) -> list[str]:
+    """Groups one user belongs to only through nesting, in the membership table's order."""
+    return [
+        str(row[1] or row[0])
+        for row in db.execute(
+            "SELECT m.group_id, g.display_name FROM entra_memberships AS m"
+            " LEFT JOIN entra_groups AS g ON g.id = m.group_id"
+            " WHERE m.member_id = ? AND NOT m.direct"
+            " ORDER BY (SELECT min(rowid) FROM entra_memberships WHERE group_id = m.group_id)",
+            [user_id],
+        )
+    ]
+
+
+def _conflicts_of(db: Database, principals: list[str]) -> list[SsoConflict]:
+    """The SSO conflicts about these Entra or Harness ids, in `sso_conflicts` order."""
+    if not principals:
+        return []
+    if _directory_answers_fresh(db):
+        return _stored_conflicts(db, principals)
+    return [
+        conflict for conflict in _compute_sso_conflicts(db) if conflict.principal_id in principals
+    ]
 
 
 def _entra_user(row: Mapping[str, Any]) -> EntraUser:
@@ -830,13 +1001,14 @@ def overview(db: Database, now: datetime, freshness: Iterable[SourceFreshness]) 
     """Health at a glance, every number leading to its screen."""
     cycles = recent_cycles(db, limit=1)
     pending, escalated = pending_counts(db)
+    group_problems, conflicts = _directory_problem_counts(db)
     return Overview(
         jobs=tuple(job_health(db, now)),
         last_cycle=cycles[0] if cycles else None,
         pending_retries=pending,
         escalated_retries=escalated,
-        group_problems=sum(1 for mapping in group_mappings(db) if mapping.state != "ok"),
-        sso_conflicts=len(sso_conflicts(db)),
+        group_problems=group_problems,
+        sso_conflicts=conflicts,
         freshness=tuple(freshness),
         coverage_gaps=tuple(
             f"{gap.source}: nothing from {_clock(gap.gap_from)} to {_clock(gap.gap_to)}"

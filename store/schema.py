@@ -304,3 +304,105 @@ def m005_coverage_gaps(db: Database) -> None:
         "CREATE TABLE coverage_gaps (source TEXT NOT NULL, gap_from TEXT NOT NULL,"
         " gap_to TEXT NOT NULL, detected_at TEXT NOT NULL, PRIMARY KEY (source, gap_from))"
     )
+
+
+_DIRECTORY_ANSWER_TABLES = """
+CREATE TABLE directory_answers_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    fresh INTEGER NOT NULL
+);
+INSERT INTO directory_answers_state (id, fresh) VALUES (1, 0);
+
+CREATE TABLE group_mappings (
+    position INTEGER PRIMARY KEY,
+    entra_group_id TEXT NOT NULL,
+    entra_name TEXT NOT NULL,
+    predicted_identifier TEXT NOT NULL,
+    harness_identifier TEXT NOT NULL,
+    harness_name TEXT NOT NULL,
+    state TEXT NOT NULL,
+    problems TEXT,
+    detail TEXT NOT NULL,
+    entra_members TEXT,
+    harness_members TEXT,
+    missing_in_harness TEXT,
+    extra_in_harness TEXT,
+    nested_only TEXT,
+    pending_error TEXT NOT NULL
+);
+
+CREATE TABLE sso_conflicts (
+    position INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    principal_id TEXT NOT NULL,
+    email TEXT NOT NULL,
+    display_name TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    what_to_do TEXT NOT NULL
+);
+CREATE INDEX sso_conflicts_principal ON sso_conflicts (principal_id);
+"""
+
+_DIRECTORY_ANSWER_INPUTS = {
+    "app_role_assignments": "id, app, resource_id, principal_id, principal_type, principal_name,"
+    " app_role_id, created_at",
+    "entra_users": "id, user_principal_name, mail, display_name, account_enabled",
+    "entra_groups": "id, display_name, security_enabled",
+    "entra_memberships": "group_id, member_id, member_type, direct",
+    "harness_users": "id, email, name, external_id, active, in_scim, in_ng",
+    "harness_groups": "scope, identifier, name, externally_managed, sso_linked,"
+    " harness_managed, in_scim, in_ng",
+    "harness_group_members": "scope, group_identifier, user_id",
+    "harness_role_assignments": "identifier, scope, principal_identifier, principal_scope,"
+    " principal_type, role_identifier, resource_group_identifier, disabled",
+    "sync_jobs": "job_id, app",
+}
+"""The tables (and their columns) group mappings and SSO conflicts are computed from."""
+
+_STALE = "UPDATE directory_answers_state SET fresh = 0 WHERE fresh = 1"
+
+
+def _prefixed(prefix: str, columns: str) -> str:
+    return ", ".join(f"{prefix}.{column.strip()}" for column in columns.split(","))
+
+
+@migrations()
+def m006_directory_answers(db: Database) -> None:
+    """Group mappings and SSO conflicts kept on ingest, and triggers marking them stale.
+
+    Computing them loads the whole directory (seconds at 100,000 users); `Cache.save_batch`
+    recomputes them when any input changed, and readers compute them live while they are stale.
+    An upsert that changes nothing leaves them fresh, so an unchanged directory poll costs
+    nothing more.
+    """
+    for statement in _DIRECTORY_ANSWER_TABLES.split(";"):
+        if statement.strip():
+            db.execute(statement)
+    for table, columns in _DIRECTORY_ANSWER_INPUTS.items():
+        db.execute(
+            f"CREATE TRIGGER {table}_stale_insert AFTER INSERT ON {table} BEGIN {_STALE}; END"
+        )
+        db.execute(
+            f"CREATE TRIGGER {table}_stale_delete AFTER DELETE ON {table} BEGIN {_STALE}; END"
+        )
+        db.execute(
+            f"CREATE TRIGGER {table}_stale_update AFTER UPDATE ON {table}"
+            f" WHEN ({_prefixed('OLD', columns)}) IS NOT ({_prefixed('NEW', columns)})"
+            f" BEGIN {_STALE}; END"
+        )
+    # Only groups' provisioning state feeds the mappings (their SCIM ids and pending failures).
+    group_columns = "job_id, source_id, source_type, target_id, latest_status, error_code, reason"
+    db.execute(
+        "CREATE TRIGGER object_state_stale_insert AFTER INSERT ON object_state"
+        f" WHEN NEW.source_type = 'Group' BEGIN {_STALE}; END"
+    )
+    db.execute(
+        "CREATE TRIGGER object_state_stale_delete AFTER DELETE ON object_state"
+        f" WHEN OLD.source_type = 'Group' BEGIN {_STALE}; END"
+    )
+    db.execute(
+        "CREATE TRIGGER object_state_stale_update AFTER UPDATE ON object_state"
+        " WHEN (OLD.source_type = 'Group' OR NEW.source_type = 'Group')"
+        f" AND ({_prefixed('OLD', group_columns)}) IS NOT ({_prefixed('NEW', group_columns)})"
+        f" BEGIN {_STALE}; END"
+    )
