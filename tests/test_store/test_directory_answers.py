@@ -1,0 +1,218 @@
+"""Group mappings and SSO conflicts kept on ingest: never stale, same answers as computed live."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlite_utils import Database
+
+from store import health
+from store.cache import Cache
+from store.models import (
+    Batch,
+    EntraGroup,
+    EntraMembership,
+    HarnessGroupMember,
+    HarnessUser,
+    Snapshot,
+)
+from tests.builders import DEFAULT_ACCESS, NOW, Tenant
+
+
+@pytest.fixture
+def tenant(tmp_path: Path):
+    with Cache.open_writer(tmp_path / "cache.db") as cache:
+        yield Tenant(cache)
+
+
+def fresh(db: Database) -> bool:
+    return bool(db.execute("SELECT fresh FROM directory_answers_state").fetchone()[0])
+
+
+def answers(cache: Cache):
+    with cache.reading() as db:
+        assert fresh(db), "the stored answers should be up to date after save_batch"
+        return health.group_mappings(db), health.sso_conflicts(db)
+
+
+def live(cache: Cache):
+    with cache.reading() as db:
+        return health._compute_group_mappings(db), health._compute_sso_conflicts(db)
+
+
+def seed_every_state(tenant: Tenant) -> None:
+    """Groups in several states, sign-in conflicts of every kind, a nested member."""
+    for user in ("alice", "bob", "carol", "dave"):
+        tenant.user(user, f"{user}@example.com")
+    tenant.user("erin", "erin@example.com", harness=False)
+    tenant.group("g1", "Dev Team", direct=("alice", "bob"), nested=("carol",))
+    tenant.harness_group("Dev_Team", "Dev Team", members=("alice", "dave"))
+    tenant.group("g2", "Ops Team", direct=("carol",))
+    tenant.harness_group("Ops_Team", "Ops Team", members=("carol",), bound=False)
+    tenant.group("g3", "Dev-Team")
+    tenant.group("g4", "Sales", direct=("alice",))
+    tenant.harness_group("Old_Team", "Old Team")
+    tenant.assign("bob", app="firstgen")
+    tenant.assign("erin", role=DEFAULT_ACCESS)
+    tenant.save("harness.scim", HarnessUser(id="h-x", email="ghost@example.com", in_scim=True))
+
+
+def test_stored_answers_equal_the_live_computation(tenant):
+    seed_every_state(tenant)
+    mappings, conflicts = answers(tenant.cache)
+    assert (mappings, conflicts) == live(tenant.cache)
+    assert {problem for mapping in mappings for problem in mapping.problems} >= {
+        "collision",
+        "drift",
+        "nested_members",
+        "no_role_binding",
+        "orphan",
+    }
+    assert {conflict.kind for conflict in conflicts} == {
+        "firstgen_unassigned",
+        "unmatched_harness_user",
+        "default_access",
+    }
+
+
+def test_a_directory_change_saved_through_save_batch_is_read_afterwards(tenant):
+    seed_every_state(tenant)
+    before = answers(tenant.cache)
+    tenant.save("harness.scim", HarnessGroupMember(group_identifier="Dev_Team", user_id="h-bob"))
+    tenant.save("graph.directory", EntraGroup(id="g4", display_name="Sales EMEA"))
+    tenant.assign("alice", app="firstgen")
+    after = answers(tenant.cache)
+    assert after != before
+    assert after == live(tenant.cache)
+    dev = next(mapping for mapping in after[0] if mapping.entra_group_id == "g1")
+    assert "bob@example.com" in dev.harness_members
+    assert "bob@example.com" not in dev.missing_in_harness
+    assert any(mapping.entra_name == "Sales EMEA" for mapping in after[0])
+
+
+def test_a_snapshot_pruning_rows_refreshes_the_answers(tenant):
+    seed_every_state(tenant)
+    tenant.cache.save_batch(_harness_users_snapshot(tenant), NOW, NOW)
+    mappings, conflicts = answers(tenant.cache)
+    assert all(conflict.principal_id != "h-x" for conflict in conflicts)
+    assert (mappings, conflicts) == live(tenant.cache)
+
+
+def _harness_users_snapshot(tenant: Tenant) -> Batch:
+    """The SCIM users poll again, without the ghost user h-x."""
+    with tenant.cache.reading() as db:
+        kept = [
+            HarnessUser(**{**row, "in_scim": True, "in_ng": bool(row["in_ng"])})
+            for row in db.query("SELECT * FROM harness_users WHERE id != 'h-x'")
+        ]
+    return Batch(
+        source="harness.scim",
+        records=kept,
+        snapshots=[Snapshot(table="harness_users", where={"in_scim": 1}, clear="in_scim")],
+    )
+
+
+def test_group_provisioning_events_refresh_the_pending_error(tenant):
+    seed_every_state(tenant)
+    tenant.event(
+        "g3",
+        cycle="c1",
+        minutes_ago=5,
+        status="failure",
+        source_type="Group",
+        error_code="SystemForCrossDomainIdentityManagementServiceIncompatible",
+        reason="Harness said no",
+    )
+    mappings, conflicts = answers(tenant.cache)
+    g3 = next(mapping for mapping in mappings if mapping.entra_group_id == "g3")
+    assert "Harness said no" in g3.pending_error
+    assert (mappings, conflicts) == live(tenant.cache)
+
+
+def test_a_batch_that_changes_no_input_keeps_the_answers_without_recomputing(tenant):
+    seed_every_state(tenant)
+    answers(tenant.cache)
+    tenant.save("graph.directory", EntraGroup(id="g1", display_name="Dev Team"))
+    tenant.event("alice", cycle="c9", minutes_ago=1)
+    with tenant.cache.reading() as db:
+        assert fresh(db)
+
+
+def test_a_write_outside_save_batch_makes_readers_compute_live(tenant):
+    seed_every_state(tenant)
+    with tenant.cache.transaction() as db:
+        db.execute("DELETE FROM harness_group_members WHERE group_identifier = 'Dev_Team'")
+    with tenant.cache.reading() as db:
+        assert not fresh(db)
+        mappings = health.group_mappings(db)
+    dev = next(mapping for mapping in mappings if mapping.entra_group_id == "g1")
+    assert dev.harness_members == ()
+    assert (mappings, health_conflicts(tenant.cache)) == live(tenant.cache)
+
+
+def health_conflicts(cache: Cache):
+    with cache.reading() as db:
+        return health.sso_conflicts(db)
+
+
+def test_a_read_only_cache_gets_the_same_answers(tenant):
+    seed_every_state(tenant)
+    written = answers(tenant.cache)
+    with tenant.cache.reading() as db:
+        overview = health.overview(db, NOW, ())
+        lookups = [
+            health.lookup_user(db, who, NOW) for who in ("alice", "bob", "ghost@example.com")
+        ]
+    reader = Cache.open_reader(tenant.cache.path)
+    assert answers(reader) == written
+    with reader.reading() as db:
+        assert health.overview(db, NOW, ()) == overview
+        assert [
+            health.lookup_user(db, who, NOW) for who in ("alice", "bob", "ghost@example.com")
+        ] == (lookups)
+
+
+def test_overview_counts_match_the_lists(tenant):
+    seed_every_state(tenant)
+    mappings, conflicts = answers(tenant.cache)
+    with tenant.cache.reading() as db:
+        overview = health.overview(db, NOW, ())
+    assert overview.group_problems == sum(1 for mapping in mappings if mapping.state != "ok")
+    assert overview.sso_conflicts == len(conflicts)
+
+
+def test_user_lookup_reads_one_user_as_the_whole_directory_would(tenant):
+    seed_every_state(tenant)
+    tenant.group("g5", "Platform", direct=("carol",), nested=("alice",))
+    tenant.save("graph.directory", EntraMembership(group_id="g2", member_id="alice", direct=False))
+    tenant.group("fg", "FirstGen users", direct=("carol",), app="firstgen")
+    with tenant.cache.reading() as db:
+        directory = health._Directory(db)
+        for user in ("alice", "bob", "carol", "dave", "erin"):
+            lookup = health.lookup_user(db, user, NOW)
+            expected = [
+                f"{app}: {how}"
+                for app in ("nextgen", "firstgen")
+                if (how := directory.users_in_scope(app).get(user))
+            ]
+            assert list(lookup.assignments) == expected
+            nested = [
+                str(directory.groups[group_id]["display_name"])
+                for group_id, members in directory.members.items()
+                if any(m["member_id"] == user and not m["direct"] for m in members)
+            ]
+            assert list(lookup.nested_only_groups) == sorted(nested)
+            conflicts = [
+                conflict
+                for conflict in health._compute_sso_conflicts(db)
+                if conflict.principal_id in (user, f"h-{user}")
+            ]
+            assert list(lookup.sso_conflicts) == conflicts
+    alice = read_lookup(tenant, "alice")
+    assert alice.nested_only_groups == ("Ops Team", "Platform")
+
+
+def read_lookup(tenant: Tenant, who: str):
+    with tenant.cache.reading() as db:
+        return health.lookup_user(db, who, NOW)
