@@ -46,7 +46,10 @@ DEFAULT_INTERVAL = timedelta(minutes=40)
 
 
 def _rows(db: Database, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
-    return list(db.query(sql, list(params)))
+    # `db.query` yields the same dicts through a generator: a third slower over 100k rows.
+    cursor = db.execute(sql, list(params))
+    columns = [description[0] for description in cursor.description]
+    return [dict(zip(columns, row, strict=True)) for row in cursor]
 
 
 # --- Jobs and cycles ---------------------------------------------------------------------
@@ -396,12 +399,15 @@ class _Directory:
             if row["target_id"]
         }
         """Harness identifier (SCIM id) -> the Entra group the logs show provisioned it."""
+        self._emails: dict[str, str] = {}
 
     def email_of(self, user_id: str) -> str:
-        user = self.users.get(user_id)
-        if not user:
-            return ""
-        return str(user["mail"] or user["user_principal_name"]).lower()
+        email = self._emails.get(user_id)
+        if email is None:
+            user = self.users.get(user_id)
+            email = str(user["mail"] or user["user_principal_name"]).lower() if user else ""
+            self._emails[user_id] = email
+        return email
 
     def label_of(self, user_id: str) -> str:
         return self.email_of(user_id) or user_id
