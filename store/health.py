@@ -248,16 +248,9 @@ def recent_events(
         conditions.append("status = ?")
         params.append(status)
     if text:
-        like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        conditions.append(
-            "("
-            + " OR ".join(
-                f"{column} LIKE ? ESCAPE '\\'"
-                for column in ("source_name", "source_id", "target_id", "error_code", "cycle_id")
-            )
-            + ")"
-        )
-        params += [like] * 5
+        condition, text_params = _text_condition(db, text)
+        conditions.append(condition)
+        params += text_params
     where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
     rows = _rows(
         db,
@@ -265,6 +258,50 @@ def recent_events(
         [*params, limit],
     )
     return [_event_from_row(row) for row in rows]
+
+
+_TEXT_MATCHES = 500
+"""Objects (and cycles) a text filter may match; more means the text is too vague."""
+
+
+def _text_condition(db: Database, text: str) -> tuple[str, list[Any]]:
+    """Events whose object, cycle or error code contains `text`, through indexes.
+
+    A substring scan of the events table costs ~0.7 s at 1M rows; instead the text is looked
+    up in the small per-object and per-cycle tables, and the events are then fetched by their
+    indexed object and cycle ids (error codes through the failures' status index). An object's
+    events are found by its latest name: an event carrying only a former name is not.
+    """
+    like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    object_ids = [
+        row[0]
+        for row in db.execute(
+            "SELECT DISTINCT source_id FROM object_state WHERE source_name LIKE ? ESCAPE '\\'"
+            " OR source_id LIKE ? ESCAPE '\\' OR target_id LIKE ? ESCAPE '\\' LIMIT ?",
+            [like, like, like, _TEXT_MATCHES],
+        )
+    ]
+    cycle_ids = [
+        row[0]
+        for row in db.execute(
+            "SELECT cycle_id FROM cycles WHERE cycle_id LIKE ? ESCAPE '\\' LIMIT ?",
+            [like, _TEXT_MATCHES],
+        )
+    ]
+    terms = ["(status = 'failure' AND error_code LIKE ? ESCAPE '\\')"]
+    params: list[Any] = [like]
+    if object_ids:
+        terms.append(f"source_id IN ({', '.join('?' for _ in object_ids)})")
+        params += object_ids
+    if cycle_ids:
+        terms.append(f"cycle_id IN ({', '.join('?' for _ in cycle_ids)})")
+        params += cycle_ids
+    # The candidates then match on their own columns, as the plain substring scan did.
+    own = " OR ".join(
+        f"{column} LIKE ? ESCAPE '\\'"
+        for column in ("source_name", "source_id", "target_id", "error_code", "cycle_id")
+    )
+    return f"({' OR '.join(terms)}) AND ({own})", [*params, *[like] * 5]
 
 
 def event_by_id(db: Database, event_id: str) -> ProvisioningEvent | None:
