@@ -205,7 +205,8 @@ def reads(path: Path, runs: int) -> dict[str, tuple[float, float]]:
             health.recent_events, 200, None, None, "user4711@"
         ),
         "event_by_id (detail modal)": run(health.event_by_id, failing.id),
-        "pending_retries (retries screen)": run(health.pending_retries, now),
+        "pending_retries, page of 200 (retries screen)": run(health.pending_retries, now, 200),
+        "pending_retries, 1000 (alerts, export)": run(health.pending_retries, now),
         "pending_counts": run(health.pending_counts),
         "group_mappings (groups screen)": run(health.group_mappings),
         "sso_conflicts (SSO screen)": run(health.sso_conflicts),
