@@ -217,14 +217,36 @@ def _event_from_row(row: Mapping[str, Any]) -> ProvisioningEvent:
 def cycle_events(
     db: Database, job_id: str, cycle_id: str, limit: int = 500
 ) -> list[ProvisioningEvent]:
-    """The events of one cycle, failures first, then newest first."""
-    rows = _rows(
+    """The events of one cycle, failures first, then newest first.
+
+    Both halves walk a time index inside the cycle's span (from the `cycles` table) and stop
+    at `limit`, instead of sorting every event of a large cycle.
+    """
+    span = _rows(
         db,
-        "SELECT * FROM provisioning_events WHERE job_id = ? AND cycle_id = ?"
-        " ORDER BY status = 'failure' DESC, activity_at DESC LIMIT ?",
-        [job_id, cycle_id, limit],
+        "SELECT started_at, ended_at FROM cycles WHERE job_id = ? AND cycle_id = ?",
+        [job_id, cycle_id],
     )
-    return [_event_from_row(row) for row in rows]
+    if not span:
+        return []
+    started, ended = span[0]["started_at"], span[0]["ended_at"]
+    # `+` keeps SQLite off the cycle-id index (it would sort every event of the cycle):
+    # walking the time index within the cycle's span stops after `limit` rows.
+    in_cycle = "+job_id = ? AND +cycle_id = ? AND activity_at BETWEEN ? AND ?"
+    bounds = [job_id, cycle_id, started, ended]
+    failures = _rows(
+        db,
+        f"SELECT * FROM provisioning_events WHERE status = 'failure' AND {in_cycle}"
+        " ORDER BY activity_at DESC, id DESC LIMIT ?",
+        [*bounds, limit],
+    )
+    others = _rows(
+        db,
+        f"SELECT * FROM provisioning_events WHERE {in_cycle} AND status != 'failure'"
+        " ORDER BY activity_at DESC, id DESC LIMIT ?",
+        [*bounds, max(limit - len(failures), 0)],
+    )
+    return [_event_from_row(row) for row in failures + others]
 
 
 def recent_events(
@@ -269,15 +291,16 @@ def _text_condition(db: Database, text: str) -> tuple[str, list[Any]]:
 
     A substring scan of the events table costs ~0.7 s at 1M rows; instead the text is looked
     up in the small per-object and per-cycle tables, and the events are then fetched by their
-    indexed object and cycle ids (error codes through the failures' status index). An object's
-    events are found by its latest name: an event carrying only a former name is not.
+    indexed object and cycle ids. An object is found by its latest name, its id and its latest
+    error code: an event carrying only a former name, or an error code its object no longer
+    has, is not (use the status filter for failures).
     """
     like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     object_ids = [
         row[0]
         for row in db.execute(
             "SELECT DISTINCT source_id FROM object_state WHERE source_name LIKE ? ESCAPE '\\'"
-            " OR source_id LIKE ? ESCAPE '\\' OR target_id LIKE ? ESCAPE '\\' LIMIT ?",
+            " OR source_id LIKE ? ESCAPE '\\' OR error_code LIKE ? ESCAPE '\\' LIMIT ?",
             [like, like, like, _TEXT_MATCHES],
         )
     ]
@@ -288,14 +311,19 @@ def _text_condition(db: Database, text: str) -> tuple[str, list[Any]]:
             [like, _TEXT_MATCHES],
         )
     ]
-    terms = ["(status = 'failure' AND error_code LIKE ? ESCAPE '\\')"]
-    params: list[Any] = [like]
+    # A rowid set makes SQLite fetch the candidates by these indexes; a plain OR would let it
+    # walk the whole time index for the ORDER BY ... LIMIT instead.
+    sources = ["SELECT rowid FROM provisioning_events WHERE 0"]
+    params: list[Any] = []
     if object_ids:
-        terms.append(f"source_id IN ({', '.join('?' for _ in object_ids)})")
+        marks = ", ".join("?" for _ in object_ids)
+        sources.append(f"SELECT rowid FROM provisioning_events WHERE source_id IN ({marks})")
         params += object_ids
     if cycle_ids:
-        terms.append(f"cycle_id IN ({', '.join('?' for _ in cycle_ids)})")
+        marks = ", ".join("?" for _ in cycle_ids)
+        sources.append(f"SELECT rowid FROM provisioning_events WHERE cycle_id IN ({marks})")
         params += cycle_ids
+    terms = [f"rowid IN ({' UNION ALL '.join(sources)})"]
     # The candidates then match on their own columns, as the plain substring scan did.
     own = " OR ".join(
         f"{column} LIKE ? ESCAPE '\\'"
