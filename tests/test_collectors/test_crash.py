@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import sqlite3
 import subprocess
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from collectors.simulator import ManualClock, SimulatedTenant
+from tests.test_reliability.oracle import worker_env as oracle_worker_env
 
 REPO = Path(__file__).resolve().parents[2]
 KILLS = 20
@@ -26,20 +26,7 @@ def tenant():
 
 
 def worker_env(tenant: SimulatedTenant, cache: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        SIM_TENANT_ID=tenant.tenant_id,
-        SIM_CLIENT_ID=tenant.client_id,
-        SIM_CLIENT_SECRET=tenant.client_secret,
-        SIM_GRAPH_URL=tenant.graph_url,
-        SIM_NEXTGEN_SP_ID=tenant.nextgen_sp_id,
-        SIM_FIRSTGEN_SP_ID=tenant.firstgen_sp_id or "",
-        SIM_CA_BUNDLE=str(tenant.ca_bundle),
-        SIM_NOW=tenant.scenario.clock.now().isoformat(),
-        SIM_CACHE=str(cache),
-        SIM_PAGE="10",
-    )
-    return env
+    return oracle_worker_env(tenant, cache, SIM_PAGE="10")
 
 
 def start(env: dict[str, str]) -> subprocess.Popen[bytes]:
