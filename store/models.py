@@ -50,7 +50,8 @@ def service_of(source: SourceName) -> ServiceName:
 class Record(BaseModel):
     """A row of one cache table; subclasses set the table name and primary key."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # defer_build: schemas are built on first use, not at import (~0.15 s off start-up).
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     table: ClassVar[str]
     primary_key: ClassVar[tuple[str, ...]]
@@ -362,7 +363,7 @@ class Snapshot(BaseModel):
     this is how a row that vanished upstream vanishes from the cache, atomically with the rest.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     table: str
     where: dict[str, str | int] = Field(default_factory=dict)
@@ -375,7 +376,7 @@ class Snapshot(BaseModel):
 class Batch(BaseModel):
     """What one poll of one source returns: records, snapshots, and the new watermark."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     source: SourceName
     records: list[Record] = Field(default_factory=list)
@@ -391,7 +392,7 @@ class Batch(BaseModel):
 class PollRun(BaseModel):
     """One poll of one source, successful or not."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     id: int | None = None
     source: SourceName
@@ -408,7 +409,7 @@ class PollRun(BaseModel):
 class SourceFreshness(BaseModel):
     """How fresh the cache is for one source."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     source: SourceName
     last_success_at: datetime | None
@@ -425,7 +426,7 @@ class SourceFreshness(BaseModel):
 
 
 class _Answer(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
 
 JobState = Literal["healthy", "running", "overdue", "silent", "quarantine", "paused", "not_run"]
