@@ -44,7 +44,8 @@ class SsoScreen(TableScreen):
         """Every conflict, filtered."""
         return [
             TableRow(
-                key=f"{conflict.kind}:{conflict.principal_id or conflict.email}",
+                # The detail names the app: one user can hold Default Access on both apps.
+                key=f"{conflict.kind}:{conflict.principal_id or conflict.email}:{conflict.detail}",
                 ident=conflict.principal_id or conflict.email,
                 cells=(
                     KIND_LABELS[conflict.kind],

@@ -124,7 +124,7 @@ def retry_key(retry: Any) -> str:
 
 
 def sso_key(conflict: Any) -> str:
-    return f"{conflict.kind}:{conflict.principal_id or conflict.email}"
+    return f"{conflict.kind}:{conflict.principal_id or conflict.email}:{conflict.detail}"
 
 
 def test_the_scenario_filled_every_screen(filled: tuple[Cache, datetime]) -> None:
@@ -272,11 +272,6 @@ async def test_sso_match_and_lead_to_user_lookup(
         assert type(app.screen).__name__ == "SsoScreen"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SsoScreen keys rows by kind:principal, so a user with Default Access on both "
-    "apps (yara in `incident`) is one row, not two; the key needs the app too",
-)
 async def test_sso_shows_every_conflict(filled: tuple[Cache, datetime], tmp_path: Path) -> None:
     cache, now = filled
     conflicts = read(cache, health.sso_conflicts)
