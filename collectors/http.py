@@ -349,7 +349,8 @@ class ApiClient:
         other host, scheme or port raises `ForeignHost` before anything is sent there.
         """
         origin = origin_of(url)
-        seen: set[str] = set()
+        # The first page's full URL counts too: a nextLink back to it is a loop.
+        seen: set[str] = {str(self.client.build_request("GET", url, params=params).url)}
         next_url: str | None = url
         next_params = params
         pages = 0
