@@ -286,10 +286,10 @@ class ScimwatchApp(App[None]):
         self._freshness = message.freshness
         self._show_states()
         if message.last_poll_id != self._last_poll_id:
-            first = self._last_poll_id < 0
+            # Also on the first read: an earlier status read may have been cancelled (the
+            # reads are exclusive) after a screen had read the cache, and a poll since.
             self._last_poll_id = message.last_poll_id
-            if not first:
-                self.cache_changed_at = self.clock()
+            self.cache_changed_at = self.clock()
 
     def _show_states(self) -> None:
         now = self.clock()
