@@ -56,6 +56,25 @@ def connections(tenant: SimulatedTenant) -> tuple[GraphConnection, HarnessConnec
     return graph, harness
 
 
+async def collect_everything(tenant: SimulatedTenant, cache: Cache) -> None:
+    """Poll every source of the simulated tenant until each is complete (limits off)."""
+    graph, harness = connections(tenant)
+    built = build_collectors(
+        graph,
+        harness,
+        PollingConfig(backfill_window=timedelta(days=30)),
+        clock=tenant.scenario.clock.now,
+        reporting_rate=(1000, 1.0),
+    )
+    try:
+        for collector in built.collectors:
+            for _ in range(50):
+                if (await poll_source(collector, cache)).complete:
+                    break
+    finally:
+        await built.aclose()
+
+
 @pytest.fixture
 async def collectors(tenant) -> AsyncIterator[dict[str, object]]:
     graph, harness = connections(tenant)

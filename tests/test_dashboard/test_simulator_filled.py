@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import csv
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +18,8 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
-from collectors.config import PollingConfig, build_collectors
+from collectors.config import build_collectors
 from collectors.http import HttpPolicy
-from collectors.runner import poll_source
 from collectors.simulator import ManualClock, SimulatedTenant
 from dashboard.app import ScimwatchApp, make_app
 from dashboard.screens.event_detail import EventDetailModal
@@ -31,7 +30,7 @@ from dashboard.widgets.source_status import SourceStatus
 from dashboard.widgets.tile import Tile
 from store import health
 from store.cache import Cache
-from tests.test_collectors.test_against_simulator import connections
+from tests.test_collectors.test_against_simulator import collect_everything, connections
 from tests.test_dashboard.builders import INTERVALS
 from tests.test_dashboard.helpers import settle
 
@@ -44,28 +43,10 @@ def filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cache, da
     with SimulatedTenant("incident", seed=7, clock=ManualClock()) as tenant:
         tenant.faults.rate_limits_enabled = False
         cache = Cache.open_writer(tmp_path_factory.mktemp("simulated") / "cache.db")
-        asyncio.run(_collect_all(tenant, cache))
+        asyncio.run(collect_everything(tenant, cache))
         now = tenant.scenario.clock.now()
     yield cache, now
     cache.close()
-
-
-async def _collect_all(tenant: SimulatedTenant, cache: Cache) -> None:
-    graph, harness = connections(tenant)
-    built = build_collectors(
-        graph,
-        harness,
-        PollingConfig(backfill_window=timedelta(days=30)),
-        clock=tenant.scenario.clock.now,
-        reporting_rate=(1000, 1.0),
-    )
-    try:
-        for collector in built.collectors:
-            for _ in range(50):
-                if (await poll_source(collector, cache)).complete:
-                    break
-    finally:
-        await built.aclose()
 
 
 def viewer(cache: Cache, now: datetime, export_dir: Path) -> ScimwatchApp:

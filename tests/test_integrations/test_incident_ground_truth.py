@@ -7,18 +7,16 @@ model is compared with the scenario's own record of what it planted.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import pytest
 
-from collectors.config import PollingConfig, build_collectors
-from collectors.runner import poll_source
 from collectors.simulator import ManualClock, SimulatedTenant
 from store import health
 from store.cache import Cache
 from store.models import GroupMapping
-from tests.test_collectors.test_against_simulator import connections
+from tests.test_collectors.test_against_simulator import collect_everything
 
 
 @pytest.fixture(scope="module")
@@ -30,28 +28,10 @@ def collected(
     with SimulatedTenant("incident", seed=7, clock=ManualClock()) as tenant:
         tenant.faults.rate_limits_enabled = False
         cache = Cache.open_writer(tmp_path_factory.mktemp("gt") / "cache.db")
-        asyncio.run(_collect_all(tenant, cache))
+        asyncio.run(collect_everything(tenant, cache))
         now = tenant.scenario.clock.now()
         yield cache, tenant.scenario.planted.as_dict(), now
         cache.close()
-
-
-async def _collect_all(tenant: SimulatedTenant, cache: Cache) -> None:
-    graph, harness = connections(tenant)
-    built = build_collectors(
-        graph,
-        harness,
-        PollingConfig(backfill_window=timedelta(days=30)),
-        clock=tenant.scenario.clock.now,
-        reporting_rate=(1000, 1.0),
-    )
-    try:
-        for collector in built.collectors:
-            for _ in range(50):
-                if (await poll_source(collector, cache)).complete:
-                    break
-    finally:
-        await built.aclose()
 
 
 def read(cache: Cache, function: Any, *args: Any) -> Any:

@@ -16,15 +16,15 @@ from typing import Any
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
 from collectors.base import CollectorError, UnexpectedPayload
-from collectors.config import GraphConnection, HarnessConnection, PollingConfig, build_collectors
+from collectors.config import PollingConfig, build_collectors
 from collectors.http import ApiClient, HttpPolicy
 from collectors.runner import poll_source
 from collectors.simulator import ManualClock, SimulatedTenant
 from collectors.simulator.faults import FaultController, FaultKind, RequestRecord
 from store.cache import Cache
+from tests.test_collectors.test_against_simulator import connections
 
 PAGE_SIZE = 20
 
@@ -50,22 +50,7 @@ def cache(tmp_path: Path) -> Iterator[Cache]:
 
 
 def collectors_for(tenant: SimulatedTenant, policy: HttpPolicy) -> Any:
-    graph = GraphConnection(
-        tenant_id=tenant.tenant_id,
-        client_id=tenant.client_id,
-        client_secret=SecretStr(tenant.client_secret),
-        login_url=tenant.graph_url,
-        graph_url=tenant.graph_url,
-        nextgen_sp_id=tenant.nextgen_sp_id,
-        firstgen_sp_id=tenant.firstgen_sp_id,
-        ca_bundle=tenant.ca_bundle,
-    )
-    harness = HarnessConnection(
-        account_id=tenant.account_id,
-        base_url=tenant.harness_url,
-        token=SecretStr(tenant.harness_token),
-        ca_bundle=tenant.ca_bundle,
-    )
+    graph, harness = connections(tenant)
     polling = PollingConfig(backfill_window=timedelta(days=10), page_size=PAGE_SIZE)
     return build_collectors(
         graph,
