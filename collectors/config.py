@@ -6,10 +6,9 @@ models and calls `build_collectors`, which creates the HTTP clients and every co
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import ssl
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -171,35 +170,6 @@ class PollingConfig:
     request_deadline: float = 60.0
     """Seconds one HTTP request may take in total, however slowly bytes arrive."""
 
-    @classmethod
-    def from_seconds(
-        cls,
-        *,
-        provisioning: float,
-        jobs: float,
-        assignments: float,
-        directory: float,
-        harness: float,
-        overlap_minutes: float = 15,
-        backfill_days: float = 30,
-    ) -> PollingConfig:
-        """Build from the per-source seconds the settings hold (dashboard/settings.py)."""
-        harness_interval = timedelta(seconds=harness)
-        return cls(
-            intervals={
-                "graph.provisioning": timedelta(seconds=provisioning),
-                "graph.jobs": timedelta(seconds=jobs),
-                "graph.assignments": timedelta(seconds=assignments),
-                "graph.directory": timedelta(seconds=directory),
-                "harness.scim": harness_interval,
-                "harness.ng": harness_interval,
-                "harness.sso": harness_interval,
-                "harness.roles": harness_interval,
-            },
-            overlap=timedelta(minutes=overlap_minutes),
-            retention=timedelta(days=backfill_days),
-        )
-
     def interval(self, source: SourceName) -> timedelta:
         """The poll interval of `source` (five minutes when not configured)."""
         return self.intervals.get(source, timedelta(minutes=5))
@@ -258,8 +228,7 @@ def build_collectors(
         policy: retry/deadline/size limits; defaults from `polling.request_deadline`.
 
     Returns:
-        The collectors and the clients; close them with `CollectorSet.aclose` or use
-        `open_collectors`.
+        The collectors and the clients; close them with `CollectorSet.aclose`.
     """
     from collectors import graph as graph_collectors
     from collectors import harness as harness_collectors
@@ -318,20 +287,3 @@ def _client(
         follow_redirects=False,
         timeout=httpx.Timeout(30.0, connect=15.0),
     )
-
-
-@contextlib.asynccontextmanager
-async def open_collectors(
-    graph: GraphConnection | None,
-    harness: HarnessConnection | None,
-    polling: PollingConfig | None = None,
-    *,
-    clock: Callable[[], datetime] | None = None,
-    transport: httpx.AsyncBaseTransport | None = None,
-) -> AsyncIterator[list[Collector]]:
-    """`build_collectors` as an async context manager that closes the clients on exit."""
-    built = build_collectors(graph, harness, polling, clock=clock, transport=transport)
-    try:
-        yield built.collectors
-    finally:
-        await built.aclose()

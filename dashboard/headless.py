@@ -76,18 +76,14 @@ async def _collect(
     metrics_host: str,
     metrics_file: Path | None,
 ) -> int:
-    from collectors.config import CollectorSet, PollingConfig
+    from collectors.config import CollectorSet
     from collectors.headless import log_event, run_collect
     from collectors.metrics import registry_for, serve_metrics
-    from dashboard.settings import source_intervals
+    from dashboard.launch import polling_config
 
     assert isinstance(collector_set, CollectorSet)
-    intervals = source_intervals(settings.polling)
-    polling = PollingConfig(
-        intervals=intervals,
-        overlap=timedelta(minutes=settings.polling.overlap_minutes),
-        retention=timedelta(days=settings.polling.backfill_days),
-    )
+    polling = polling_config(settings)
+    intervals = polling.intervals
     registry = registry_for(cache, intervals, utc_now)
     if metrics_port is not None:
         serve_metrics(registry, metrics_port, metrics_host)

@@ -20,7 +20,12 @@ import click
 from store.cache import Cache, CacheError, CacheLocked
 
 if TYPE_CHECKING:
-    from collectors.config import CollectorSet, GraphConnection, HarnessConnection
+    from collectors.config import (
+        CollectorSet,
+        GraphConnection,
+        HarnessConnection,
+        PollingConfig,
+    )
     from dashboard.settings import Settings
 
 NOT_CONFIGURED = """\
@@ -104,20 +109,29 @@ def open_cache(path: Path) -> tuple[Cache, str]:
         raise LaunchError(str(error)) from error
 
 
-def build_collector_set(
-    settings: Settings, clock: Callable[[], datetime] | None = None
-) -> CollectorSet:
-    """The collectors of every configured service, with the polling settings applied."""
-    from collectors.config import PollingConfig, build_collectors
+def polling_config(settings: Settings) -> PollingConfig:
+    """The collectors' polling configuration from the settings."""
+    from collectors.config import PollingConfig
     from dashboard.settings import source_intervals
 
-    polling = PollingConfig(
+    return PollingConfig(
         intervals=source_intervals(settings.polling),
         overlap=timedelta(minutes=settings.polling.overlap_minutes),
         retention=timedelta(days=settings.polling.backfill_days),
     )
+
+
+def build_collector_set(
+    settings: Settings, clock: Callable[[], datetime] | None = None
+) -> CollectorSet:
+    """The collectors of every configured service, with the polling settings applied."""
+    from collectors.config import build_collectors
+
     return build_collectors(
-        graph_connection(settings), harness_connection(settings), polling, clock=clock
+        graph_connection(settings),
+        harness_connection(settings),
+        polling_config(settings),
+        clock=clock,
     )
 
 
