@@ -7,19 +7,23 @@ paged table with a `/` filter, sort, copy of the selected id, CSV export and a d
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from rich.text import Text
 from sqlite_utils import Database
 from textual import on, work
+from textual._context import active_app
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from dashboard.csv_export import ExportError, export_path, write_csv
+from dashboard.widgets.key_bar import KeyBar
 from dashboard.widgets.nav_bar import NavBar
 from dashboard.widgets.paged_table import Column, PagedTable, Position, TableRow
 from dashboard.widgets.safe_text import clean
@@ -36,6 +40,48 @@ def matches(needle: str, *values: object) -> bool:
         return True
     folded = needle.casefold()
     return any(folded in str(value).casefold() for value in values if value is not None)
+
+
+def adopt_current_css(screen: Screen[Any]) -> None:
+    """Mark a new screen as styled by the app's current stylesheet.
+
+    Textual 8 re-parses every CSS source and restyles the DOM when a screen whose CSS
+    generation differs from the app's becomes active, and a new screen starts at -1: each first
+    visit of a screen cost ~150 ms of CPU here for nothing, since a screen is styled from the
+    current stylesheet when it mounts. Screens created before a theme change still differ (the
+    app's count moves on) and are restyled when shown, as Textual intends. Our screens add no
+    CSS of their own (it is all in app.tcss); a screen with `CSS` or `CSS_PATH` keeps the
+    re-parse. `tests/test_dashboard/test_screen_css.py` guards this against Textual changes.
+    """
+    if screen.CSS or screen.CSS_PATH:
+        return
+    try:
+        app = active_app.get()
+    except LookupError:
+        return
+    screen._css_update_count = app._css_update_count
+
+
+EVERY_ROW = -1
+"""A `limit` that reads every row (SQLite's LIMIT -1)."""
+
+
+def list_start(position: Position | None) -> int:
+    """The index a page of a whole-read list starts at (see `list_page`)."""
+    return int(position[0]) + 1 if position is not None else 0
+
+
+def list_page(rows: Sequence[TableRow], position: Position | None, limit: int) -> list[TableRow]:
+    """One page of an answer read whole (groups, SSO conflicts, retries), keyed by index.
+
+    The answer is small enough to read at once but not to show at once: a DataTable takes
+    ~0.2 ms a row. The position of a row is its index in `rows`, so `]` continues after it.
+    """
+    start = list_start(position)
+    return [
+        replace(row, position=(f"{index:09d}", row.key))
+        for index, row in enumerate(rows[start : start + limit], start)
+    ]
 
 
 class ScimwatchScreen(Screen[None]):
@@ -57,6 +103,7 @@ class ScimwatchScreen(Screen[None]):
         super().__init__()
         self.dirty = False
         self.subject = self.SUBJECT
+        adopt_current_css(self)
 
     @property
     def scim_app(self) -> ScimwatchApp:
@@ -78,7 +125,7 @@ class ScimwatchScreen(Screen[None]):
         with Vertical(id="body"):
             yield from self.compose_body()
         yield SourceStatusBar()
-        yield Footer()
+        yield KeyBar()
 
     def compose_body(self) -> ComposeResult:
         """The screen's own widgets."""

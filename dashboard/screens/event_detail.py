@@ -10,10 +10,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 from textual.worker import get_current_worker
 
 from dashboard.widgets.event_text import event_text
+from dashboard.widgets.key_bar import KeyBar
 from dashboard.widgets.safe_text import clean
 from store.detail import unpack_detail
 from store.health import event_by_id
@@ -40,7 +41,7 @@ class EventDetailModal(ModalScreen[None]):
         with Vertical(id="event-detail-frame"):
             with VerticalScroll(id="event-detail-scroll"):
                 yield Static(Text("Loading…"), id="event-detail")
-            yield Footer()
+            yield KeyBar()
 
     def on_mount(self) -> None:
         """Read the event."""

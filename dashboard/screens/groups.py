@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from rich.text import Text
 from sqlite_utils import Database
 
-from dashboard.screens.base import TableScreen, matches
+from dashboard.screens.base import TableScreen, list_page, matches
 from dashboard.widgets.paged_table import Column, Position, TableRow
 from dashboard.widgets.safe_text import clean
 from store.health import group_mappings
@@ -63,7 +63,6 @@ class GroupsScreen(TableScreen):
     MODE = "groups"
     SUBJECT = "Group mappings"
     EXPORT_NAME = "groups"
-    PAGE_SIZE = 1000
     FILTER_PLACEHOLDER = "filter: group name, identifier, state or member"
     HELP = (
         "Each Entra group assigned to the NextGen app, the identifier Harness derives from "
@@ -85,11 +84,11 @@ class GroupsScreen(TableScreen):
     )
 
     def fetch(self, db: Database, position: Position | None, limit: int) -> list[TableRow]:
-        """Every mapping (problems first), filtered."""
+        """A page of the mappings (problems first), filtered."""
         mappings = sorted(group_mappings(db), key=lambda mapping: mapping.state == "ok")
-        return [
+        rows = [
             mapping_row(mapping)
-            for mapping in mappings[:limit]
+            for mapping in mappings
             if matches(
                 self.filter_text,
                 mapping.entra_name,
@@ -100,6 +99,7 @@ class GroupsScreen(TableScreen):
                 *mapping.entra_members,
             )
         ]
+        return list_page(rows, position, limit)
 
     def detail(self, row: TableRow) -> Text | None:
         """What is wrong, both member lists, and the drift."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from sqlite_utils import Database
 
-from dashboard.screens.base import TableScreen, matches
+from dashboard.screens.base import EVERY_ROW, TableScreen, list_page, list_start, matches
 from dashboard.timefmt import ago, stamp
 from dashboard.widgets.paged_table import Column, Position, TableRow
 from dashboard.widgets.safe_text import clean
@@ -44,7 +44,6 @@ class RetriesScreen(TableScreen):
     MODE = "retries"
     SUBJECT = "Failures pending retry"
     EXPORT_NAME = "retries"
-    PAGE_SIZE = 1000
     FILTER_PLACEHOLDER = "filter: name, id, error code or hint"
     HELP = (
         "Every object whose latest provisioning attempt failed: Entra retries it in later "
@@ -65,11 +64,13 @@ class RetriesScreen(TableScreen):
     )
 
     def fetch(self, db: Database, position: Position | None, limit: int) -> list[TableRow]:
-        """Every pending retry (escalated, then oldest first), filtered."""
+        """A page of the pending retries (escalated, then oldest first), filtered."""
         now = self.now()
-        return [
+        # Unfiltered, the rows up to the end of this page are enough; a filter reads them all.
+        wanted = EVERY_ROW if self.filter_text else list_start(position) + limit
+        rows = [
             retry_row(retry, ago(retry.retry_at, now) if retry.retry_at else "unknown")
-            for retry in pending_retries(db, now, limit=limit)
+            for retry in pending_retries(db, now, limit=wanted)
             if matches(
                 self.filter_text,
                 retry.source_name,
@@ -79,6 +80,7 @@ class RetriesScreen(TableScreen):
                 retry.reason,
             )
         ]
+        return list_page(rows, position, limit)
 
     def detail(self, row: TableRow) -> Text | None:
         """The error, Microsoft's recommendation and the Harness hint."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from sqlite_utils import Database
 
-from dashboard.screens.base import TableScreen, matches
+from dashboard.screens.base import TableScreen, list_page, matches
 from dashboard.widgets.paged_table import Column, Position, TableRow
 from dashboard.widgets.safe_text import clean
 from store.health import sso_conflicts
@@ -24,7 +24,6 @@ class SsoScreen(TableScreen):
     MODE = "sso"
     SUBJECT = "SSO conflicts"
     EXPORT_NAME = "sso"
-    PAGE_SIZE = 1000
     FILTER_PLACEHOLDER = "filter: email, name or id"
     HELP = (
         "When a FirstGen Harness app exists in Entra, Harness signs users in through it. Users "
@@ -41,8 +40,8 @@ class SsoScreen(TableScreen):
     )
 
     def fetch(self, db: Database, position: Position | None, limit: int) -> list[TableRow]:
-        """Every conflict, filtered."""
-        return [
+        """A page of the conflicts, filtered."""
+        rows = [
             TableRow(
                 # The detail names the app: one user can hold Default Access on both apps.
                 key=f"{conflict.kind}:{conflict.principal_id or conflict.email}:{conflict.detail}",
@@ -55,11 +54,12 @@ class SsoScreen(TableScreen):
                 ),
                 payload=conflict,
             )
-            for conflict in sso_conflicts(db)[:limit]
+            for conflict in sso_conflicts(db)
             if matches(
                 self.filter_text, conflict.email, conflict.display_name, conflict.principal_id
             )
         ]
+        return list_page(rows, position, limit)
 
     def detail(self, row: TableRow) -> Text | None:
         """Why, and what to do."""
