@@ -56,6 +56,19 @@ class PollOutcome(Protocol):
         ...
 
 
+class CollectorSet(Protocol):
+    """Collectors built after the first paint, and how to close what they hold open."""
+
+    @property
+    def collectors(self) -> Sequence[Collector]:
+        """One collector per source."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close their HTTP clients and credentials."""
+        ...
+
+
 PollSource = Callable[[Collector, Cache], Awaitable[PollOutcome]]
 """Poll one source and save what it returned (collectors.runner.poll_source)."""
 
@@ -114,6 +127,13 @@ class ScimwatchApp(App[None]):
             self.freshness = freshness
             self.last_poll_id = last_poll_id
 
+    class CollectorsReady(Message):
+        """The collectors were built (in a thread, after the first paint)."""
+
+        def __init__(self, collector_set: CollectorSet) -> None:
+            super().__init__()
+            self.collector_set = collector_set
+
     def __init__(
         self,
         cache: Cache,
@@ -127,6 +147,7 @@ class ScimwatchApp(App[None]):
         export_dir: Path | None = None,
         freshness_intervals: Mapping[SourceName, timedelta] | None = None,
         on_exit: Callable[[], Awaitable[object]] | None = None,
+        collector_factory: Callable[[], CollectorSet] | None = None,
     ) -> None:
         """Show `cache`; poll `collectors` every `polling_intervals[source]` unless read-only.
 
@@ -142,6 +163,8 @@ class ScimwatchApp(App[None]):
             freshness_intervals: the intervals in `clock` time, when that clock is not the
                 wall clock (the demo's simulated one runs fast); `polling_intervals` otherwise.
             on_exit: awaited as the app closes, in its event loop (closes HTTP clients).
+            collector_factory: builds the collectors, in a thread once the app runs: importing
+                httpx and azure-identity costs ~0.4 s, which the first paint does not wait for.
         """
         super().__init__()
         self.cache = cache
@@ -154,6 +177,8 @@ class ScimwatchApp(App[None]):
         self.poll_source = poll_source
         self.export_dir = export_dir or Path.cwd()
         self.on_exit = on_exit
+        self.collector_factory = collector_factory
+        self._collector_set: CollectorSet | None = None
         self._next_due: dict[str, float] = {}
         self._polling: set[SourceName] = set()
         self._throttled_until: dict[SourceName, datetime] = {}
@@ -170,13 +195,29 @@ class ScimwatchApp(App[None]):
     def on_mount(self) -> None:
         """Read the status, start polling, and keep both going."""
         self.refresh_status()
+        if self.collector_factory is not None and not self.read_only:
+            self._build_collectors(self.collector_factory)
         self.poll_due_sources()
         self.set_interval(STATUS_SECONDS, self._tick)
 
     async def on_unmount(self) -> None:
         """Close what the collectors hold open, in the loop that opened it."""
+        if self._collector_set is not None:
+            await self._collector_set.aclose()
         if self.on_exit is not None:
             await self.on_exit()
+
+    @work(thread=True, exit_on_error=False, group="collectors")
+    def _build_collectors(self, factory: Callable[[], CollectorSet]) -> None:
+        self.post_message(self.CollectorsReady(factory()))
+
+    def on_scimwatch_app_collectors_ready(self, message: CollectorsReady) -> None:
+        """Start polling with the collectors just built."""
+        self._collector_set = message.collector_set
+        self.collector_factory = None
+        self.collectors = list(message.collector_set.collectors)
+        self.mode_note = self._describe_mode()
+        self.poll_due_sources()
 
     def _tick(self) -> None:
         self.poll_due_sources()
@@ -262,7 +303,21 @@ class ScimwatchApp(App[None]):
     def _worker_changed(self, event: Worker.StateChanged) -> None:
         """A bug or a SQLite error in a poll is shown, never fatal, never silent."""
         group = event.worker.group
-        if event.state != WorkerState.ERROR or not group.startswith("poll:"):
+        if event.state != WorkerState.ERROR:
+            return
+        if group == "collectors":
+            # e.g. a credential the keyring cannot give: keep showing the cache, say why.
+            self.collector_factory = None
+            self.mode_note = self._describe_mode()
+            self.notify(
+                clean(str(event.worker.error), 300),
+                title="Cannot start the collectors",
+                severity="error",
+                markup=False,
+                timeout=30,
+            )
+            return
+        if not group.startswith("poll:"):
             return
         source: Any = group.removeprefix("poll:")
         self.post_message(PollFailed(source, f"unexpected error: {event.worker.error!r}"))
@@ -308,6 +363,8 @@ class ScimwatchApp(App[None]):
         if self.read_only:
             return f"read-only: {self.writer or 'a collector'} writes this cache"
         if not self.collectors:
+            if self.collector_factory is not None:
+                return "starting the collectors…"
             return "cache only: no sources configured"
         if self.paused:
             return "PAUSED (p resumes)"

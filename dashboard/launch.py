@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -160,16 +161,16 @@ def run_app(
 
     cache, writer = open_cache(settings.resolved_cache_path())
     intervals = source_intervals(settings.polling)
-    collector_set = None if writer else build_collector_set(settings, clock)
     app = make_app(
         cache,
-        collector_set.collectors if collector_set else [],
+        [],
         intervals,
         clock=clock or utc_now,
         read_only=bool(writer),
         writer=writer,
         freshness_intervals={s: i * freshness_scale for s, i in intervals.items()},
-        on_exit=collector_set.aclose if collector_set else None,
+        # Built in a thread once the app shows the cache (a reader never builds them).
+        collector_factory=partial(build_collector_set, settings, clock),
         export_dir=export_directory(),
     )
     try:
