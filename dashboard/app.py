@@ -13,8 +13,9 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from importlib import import_module
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, cast
 
 from textual import on, work
 from textual.app import App, SystemCommand
@@ -27,14 +28,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from collectors.base import Collector, CollectorError, Throttled
 from dashboard.commands import palette_commands
 from dashboard.messages import PollFailed, PollStarted, PollSucceeded
-from dashboard.screens.cycles import CyclesScreen
-from dashboard.screens.events import EventsScreen
-from dashboard.screens.groups import GroupsScreen
-from dashboard.screens.help import HelpModal
 from dashboard.screens.overview import OverviewScreen
-from dashboard.screens.retries import RetriesScreen
-from dashboard.screens.sso import SsoScreen
-from dashboard.screens.user_lookup import UserLookupScreen
 from dashboard.widgets.nav_bar import SCREENS
 from dashboard.widgets.safe_text import clean
 from dashboard.widgets.source_status import SourceState, no_data, source_state
@@ -84,6 +78,16 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def lazy_screen(module: str, name: str) -> Callable[[], Screen[Any]]:
+    """A screen of `dashboard.screens.<module>`, imported on its first visit, not at start-up."""
+
+    def build() -> Screen[Any]:
+        screen_class = getattr(import_module(f"dashboard.screens.{module}"), name)
+        return cast("Screen[Any]", screen_class())
+
+    return build
+
+
 class ScimwatchApp(App[None]):
     """The on-call dashboard."""
 
@@ -91,12 +95,12 @@ class ScimwatchApp(App[None]):
     TITLE = "scimwatch"
     MODES: ClassVar[dict[str, str | Callable[[], Screen[Any]]]] = {
         "overview": OverviewScreen,
-        "cycles": CyclesScreen,
-        "retries": RetriesScreen,
-        "groups": GroupsScreen,
-        "sso": SsoScreen,
-        "events": EventsScreen,
-        "user": UserLookupScreen,
+        "cycles": lazy_screen("cycles", "CyclesScreen"),
+        "retries": lazy_screen("retries", "RetriesScreen"),
+        "groups": lazy_screen("groups", "GroupsScreen"),
+        "sso": lazy_screen("sso", "SsoScreen"),
+        "events": lazy_screen("events", "EventsScreen"),
+        "user": lazy_screen("user_lookup", "UserLookupScreen"),
     }
     DEFAULT_MODE: ClassVar[str] = "overview"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -393,6 +397,8 @@ class ScimwatchApp(App[None]):
 
     def action_help(self) -> None:
         """Help for the screen on top."""
+        from dashboard.screens.help import HelpModal
+
         if not isinstance(self.screen, HelpModal):
             self.push_screen(HelpModal(self.screen))
 
