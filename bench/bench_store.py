@@ -1,7 +1,7 @@
 """Cache size and read latency at scale: 1,000,000 events and a 100,000-user tenant.
 
 Run: .venv/bin/python -m bench.bench_store [--events 1000000] [--users 100000] [--runs 50]
-     [--keep bench/cache-1m.db] [--smoke]
+     [--keep bench/cache-1m.db] [--cache a-filled-cache.db] [--smoke]
 
 Fills a fresh cache through `Cache.save_batch` (synthetic events of bench.synthetic over
 `--users` identities, in one-day batches of 43,200 as the collector saves a backfill), then a
@@ -158,6 +158,18 @@ def fill(path: Path, count: int, users: int) -> dict[str, float]:
     }
 
 
+def reuse(source: Path, path: Path) -> None:
+    """Copy a filled cache (with its WAL, if any) and migrate the copy."""
+    shutil.copy(source, path)
+    wal = source.with_name(source.name + "-wal")
+    if wal.exists():
+        shutil.copy(wal, path.with_name(path.name + "-wal"))
+    started = time.perf_counter()
+    with Cache.open_writer(path):
+        pass
+    print(f"  copied {source} and migrated it in {time.perf_counter() - started:.1f} s", flush=True)
+
+
 def latency(function: Callable[[], Any], runs: int) -> tuple[float, float]:
     times = []
     function()  # warm the OS page cache, as a running TUI has it
@@ -232,6 +244,12 @@ def main() -> None:
         "--keep", type=Path, help="keep the filled cache here (for the TUI benchmarks)"
     )
     parser.add_argument(
+        "--cache",
+        type=Path,
+        help="measure reads on a copy of this filled cache (migrated; the original is not"
+        " touched) instead of filling one; --events/--users are then ignored",
+    )
+    parser.add_argument(
         "--smoke", action="store_true", help="tiny sizes: checks the harness, not speed"
     )
     args = parser.parse_args()
@@ -240,6 +258,11 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="scimwatch-bench-"))
     path = work / "cache.db"
     try:
+        if args.cache:
+            reuse(args.cache, path)
+            for name, (p50, p99) in reads(path, args.runs).items():
+                print(f"| {name} | p50 {p50:.2f} ms | p99 {p99:.2f} ms |")
+            return
         filled = fill(path, args.events, args.users)
         print(
             f"| fill {args.events:,} events through save_batch | {args.events / filled['events_seconds']:,.0f} events/s |"

@@ -8,7 +8,7 @@ all `Cache.save_batch` needs to upsert it.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -81,9 +81,30 @@ def _to_sql(value: object) -> object:
 
 def iso_utc(moment: datetime) -> str:
     """ISO 8601 text that sorts correctly as a string: UTC, microseconds, a `Z`."""
-    if moment.utcoffset():
+    offset = moment.utcoffset()
+    if offset:
         moment = moment.astimezone(UTC)
-    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    text = moment.isoformat(timespec="microseconds")
+    # An aware moment ends in "+00:00" now; cutting it is cheaper than replace(tzinfo=None).
+    return (text if offset is None else text[:-6]) + "Z"
+
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def construct_trusted(model_type: type[_Model], values: dict[str, Any]) -> _Model:
+    """`model_type.model_construct(**values)` for values that name every field, ~5x faster.
+
+    Only for answers the store builds from its own typed columns, of models without aliases,
+    private attributes or post-init hooks: model_construct's per-field loop was most of a
+    thousand-row read.
+    """
+    model = model_type.__new__(model_type)
+    object.__setattr__(model, "__dict__", values)
+    object.__setattr__(model, "__pydantic_fields_set__", set(values))
+    object.__setattr__(model, "__pydantic_extra__", None)
+    object.__setattr__(model, "__pydantic_private__", None)
+    return model
 
 
 class ProvisioningEvent(Record):

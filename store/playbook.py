@@ -7,6 +7,7 @@ Pure functions over the text Entra writes into a provisioning event (reference/g
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -473,6 +474,12 @@ _GROUP_GONE_TEXT: Final = re.compile(r"Group does not exist")
 _INVALID_IDENTIFIER_TEXT: Final = re.compile(
     r"is a keyword, so cannot be used|can only contain alphanumeric, underscore and \$"
 )
+# Lower-case text every match of the four above contains, ASCII only (re's IGNORECASE also
+# folds a few non-ASCII letters): one cheap scan rules them out for the usual reason.
+_KEY_TEXT_MARKERS: Final = (
+    "licence", "license", "user limit", "last admin", "last_admin", "group does not exist",
+    "is a keyword, so cannot be used", "can only contain alphanumeric, underscore and $",
+)  # fmt: skip
 
 _TIMESTAMP: Final = (
     r"(?P<date>\d{4}-\d{2}-\d{2}[T ]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?"
@@ -573,12 +580,17 @@ def parse_retry_time(reason: str | None, event_time: datetime | None = None) -> 
     """
     if not reason:
         return None
+    # Both patterns start with "retried": for ASCII text no match begins before its first
+    # occurrence, so the scans may start there.
+    start = reason.lower().find("retried") if reason.isascii() else 0
+    if start < 0:
+        return None
     last_date: datetime | None = None
-    for match in _RETRY_AFTER_DATE.finditer(reason):
+    for match in _RETRY_AFTER_DATE.finditer(reason, start):
         last_date = parse_entra_timestamp(match.group("date")) or last_date
     if last_date is not None:
         return last_date
-    relative = _RETRY_IN.search(reason)
+    relative = _RETRY_IN.search(reason, start)
     if relative is None or event_time is None:
         return None
     amount = int(relative.group(1))
@@ -653,6 +665,10 @@ def _identity(identity_type: str | None) -> str:
 
 def _key_from_text(reason: str) -> str | None:
     """Harness facts the reason states outright, whatever the code says."""
+    if reason.isascii():
+        lowered = reason.lower()
+        if not any(marker in lowered for marker in _KEY_TEXT_MARKERS):
+            return None
     if _LICENCE_TEXT.search(reason):
         return "license_limit"
     if _LAST_ADMIN_TEXT.search(reason):
@@ -742,12 +758,22 @@ def playbook_for(
         key = _key_from_status(parse_http_status(text), identity)
     if key is None:
         key = _key_from_code(code, identity) or "unknown"
+    # "failure" is the provisioning service's own side (§1.7); Entra retries it.
+    service_side = key == "unknown" and (error_category or "").lower() == "failure"
+    return _adjusted_entry(key, service_side, (recommended_action or "").strip())
+
+
+@functools.lru_cache(maxsize=512)
+def _adjusted_entry(key: str, service_side: bool, microsoft_says: str) -> PlaybookEntry:
+    """`PLAYBOOK[key]`, retried by Entra when `service_side`, with Microsoft's advice if any.
+
+    Cached: a list of a thousand failures repeats a handful of these (entries are frozen).
+    """
     entry = PLAYBOOK[key]
-    if key == "unknown" and (error_category or "").lower() == "failure":
-        # "failure" is the provisioning service's own side (§1.7); Entra retries it.
+    if service_side:
         entry = replace(entry, retried_automatically=True, severity="info")
-    if recommended_action and recommended_action.strip():
-        entry = replace(entry, microsoft_says=recommended_action.strip())
+    if microsoft_says:
+        entry = replace(entry, microsoft_says=microsoft_says)
     return entry
 
 

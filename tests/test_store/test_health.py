@@ -479,3 +479,12 @@ def test_overview_names_a_coverage_gap(tenant):
     )
     (gap,) = read(tenant, health.overview, NOW, ()).coverage_gaps
     assert gap.startswith("graph.provisioning: nothing from 2026-10-19 12:00 UTC to 2026-10-29")
+
+
+def test_answers_built_without_validation_equal_validated_ones(tenant):
+    """pending_retries builds its models unchecked: they must be what validation makes."""
+    tenant.job()
+    tenant.event("bob", cycle="c1", minutes_ago=20, status="failure", reason=RETRY_REASON)
+    (pending,) = read(tenant, health.pending_retries, NOW)
+    assert type(pending).model_validate(pending.model_dump()) == pending
+    assert pending.model_fields_set == set(type(pending).model_fields)

@@ -636,3 +636,50 @@ def test_quarantine_disabled_after_four_weeks():
 )
 def test_would_quarantine(failed, succeeded, reference_failed, quarantined):
     assert would_quarantine(failed, succeeded, reference_failed) is quarantined
+
+
+def _key_from_text_reference(reason: str) -> str | None:
+    from store import playbook
+
+    for pattern, key in (
+        (playbook._LICENCE_TEXT, "license_limit"),
+        (playbook._LAST_ADMIN_TEXT, "last_admin"),
+        (playbook._GROUP_GONE_TEXT, "group_gone_on_delete"),
+        (playbook._INVALID_IDENTIFIER_TEXT, "group_identifier_invalid"),
+    ):
+        if pattern.search(reason):
+            return key
+    return None
+
+
+_FACT_WORDS = st.sampled_from(
+    [
+        "LICENSE", "licence", "User Limit", "last admin", "LAST_ADMIN", "Group does not exist",
+        "group does not exist", "l\u0131cense", "\u017f", "is a keyword, so cannot be used",
+        "can only contain alphanumeric, underscore and $", "retried", "Retried again after",
+        "RETRIED IN 40 MINUTES", "retr\u0131ed in 5 hours", " 2026-10-31T17:24:45Z UTC", " ",
+    ]
+)  # fmt: skip
+
+
+@given(st.lists(st.one_of(_FACT_WORDS, st.text(max_size=8)), max_size=8).map("".join))
+def test_reason_prefilters_agree_with_the_patterns(reason):
+    """The cheap substring checks before the regexes never change an answer."""
+    from store import playbook
+
+    assert playbook._key_from_text(reason) == _key_from_text_reference(reason)
+    expected_date = None
+    for match in playbook._RETRY_AFTER_DATE.finditer(reason):
+        expected_date = parse_entra_timestamp(match.group("date")) or expected_date
+    if expected_date is None and (relative := playbook._RETRY_IN.search(reason)):
+        unit = timedelta(hours=1) if relative.group(2).lower() == "hour" else timedelta(minutes=1)
+        expected_date = EVENT_TIME + int(relative.group(1)) * unit
+    assert parse_retry_time(reason, EVENT_TIME) == expected_date
+
+
+def test_cached_playbook_entries_are_the_adjusted_ones():
+    first = playbook_for("Bogus", "failure", "User", "", " Ask the admin ")
+    assert first is playbook_for("Bogus", "failure", "User", "", "Ask the admin")
+    assert first.retried_automatically
+    assert first.microsoft_says == "Ask the admin"
+    assert PLAYBOOK["unknown"].microsoft_says != "Ask the admin"

@@ -105,3 +105,18 @@ def test_interactive_reads_of_events_use_an_index(cache_path: Path, name: str) -
 def test_the_events_screen_reads_are_captured(cache_path: Path) -> None:
     """The trace sees the statements (so the test above cannot pass vacuously)."""
     assert _statements(cache_path, READS["recent_events"])
+
+
+def test_pending_retries_walk_their_index_in_order(cache_path: Path) -> None:
+    """The 1,000-row retries read stops after its rows instead of sorting every failing object."""
+    seen: list[str] = []
+    conn = sqlite3.connect(cache_path)
+    conn.set_trace_callback(seen.append)
+    try:
+        health.pending_retries(Database(conn), NOW)
+    finally:
+        conn.close()
+    (sql,) = [statement for statement in seen if "FROM object_state" in statement]
+    plan = _plan(cache_path, sql)
+    assert any("USING INDEX object_state_pending" in step for step in plan), plan
+    assert not any("TEMP B-TREE" in step for step in plan), plan
