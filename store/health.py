@@ -347,11 +347,19 @@ def pending_retries(db: Database, now: datetime, limit: int = 1000) -> list[Pend
     jobs = {job.job.job_id: job for job in job_health(db, now)}
     rows = _rows(
         db,
-        "SELECT * FROM object_state WHERE latest_status = 'failure'"
+        f"SELECT first_failure_at, {_PENDING_COLUMNS} FROM object_state"
+        " WHERE latest_status = 'failure'"
         " ORDER BY failed_cycles >= 2 DESC, first_failure_at LIMIT ?",
         [limit],
     )
     return [_pending_from_row(row, jobs.get(row["job_id"])) for row in rows]
+
+
+_PENDING_COLUMNS = (
+    "failed_cycles, latest_at, job_id, source_id, source_type, source_name, target_id,"
+    " latest_action, error_code, error_category, reason, recommended_action"
+)
+"""The columns `_pending_from_row` reads; the index of migration m009 carries them all."""
 
 
 def pending_retry_for(db: Database, source_id: str, now: datetime) -> PendingRetry | None:

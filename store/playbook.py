@@ -621,7 +621,10 @@ def parse_http_status(reason: str | None) -> int | None:
     """
     if not reason:
         return None
-    if match := _HTTP_STATUS_CODE.search(reason):
+    # Ignoring case, ASCII text can only match where it says "http status code".
+    if (not reason.isascii() or "http status code" in reason.lower()) and (
+        match := _HTTP_STATUS_CODE.search(reason)
+    ):
         return int(match.group(1))
     if match := _STATUS_CODE_LINE.search(reason):
         value = match.group(1)

@@ -658,6 +658,7 @@ _FACT_WORDS = st.sampled_from(
         "group does not exist", "l\u0131cense", "\u017f", "is a keyword, so cannot be used",
         "can only contain alphanumeric, underscore and $", "retried", "Retried again after",
         "RETRIED IN 40 MINUTES", "retr\u0131ed in 5 hours", " 2026-10-31T17:24:45Z UTC", " ",
+        "HTTP Status Code 409", "http status code ", "409", "\u0661\u0662\u0663",
     ]
 )  # fmt: skip
 
@@ -675,6 +676,8 @@ def test_reason_prefilters_agree_with_the_patterns(reason):
         unit = timedelta(hours=1) if relative.group(2).lower() == "hour" else timedelta(minutes=1)
         expected_date = EVENT_TIME + int(relative.group(1)) * unit
     assert parse_retry_time(reason, EVENT_TIME) == expected_date
+    if status := playbook._HTTP_STATUS_CODE.search(reason):
+        assert parse_http_status(reason) == int(status.group(1))
 
 
 def test_cached_playbook_entries_are_the_adjusted_ones():
