@@ -333,3 +333,46 @@ def failed_poll(source: SourceName, error: str) -> PollRun:
 def empty_cache(path: Path) -> None:
     with Cache.open_writer(path):
         pass
+
+
+def failing_users(count: int, *, same_time: bool = False) -> list[ProvisioningEvent]:
+    """`count` users whose only event failed, oldest first (the Retries screen's order).
+
+    With `same_time` every failure has the same timestamp, so the retry order ties.
+    """
+    return [
+        _event(
+            1000 + index,
+            300 if same_time else 300 + count - index,
+            "cycle-0",
+            f"u-fail-{index:04d}",
+            f"Failing User {index:04d}",
+            status="failure",
+            action="create",
+            error_code="HarnessConflict",
+            reason="409 Conflict",
+        )
+        for index in range(count)
+    ]
+
+
+def assigned_groups(count: int) -> tuple[list[Record], list[Record]]:
+    """`count` more Entra groups assigned to the NextGen app: (assignments, groups)."""
+    groups: list[Record] = [
+        EntraGroup(id=f"g-extra-{index:04d}", display_name=f"Extra Team {index:04d}")
+        for index in range(count)
+    ]
+    assignments: list[Record] = [
+        _assignment(f"a-extra-{index:04d}", "nextgen", "Group", group.id, group.display_name)
+        for index, group in enumerate(groups)
+        if isinstance(group, EntraGroup)
+    ]
+    return assignments, groups
+
+
+def add_records(path: Path, by_source: dict[SourceName, list[Record]]) -> None:
+    """Save more records into the cache at `path`, one poll per source."""
+    finished = NOW - timedelta(seconds=30)
+    with Cache.open_writer(path) as cache:
+        for source, records in by_source.items():
+            cache.save_batch(Batch(source=source, records=records), finished, finished)

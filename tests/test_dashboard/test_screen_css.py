@@ -1,0 +1,161 @@
+"""First visits of a screen reuse the parsed CSS, and screens still follow the theme.
+
+`adopt_current_css` sets a private Textual attribute (`Screen._css_update_count`); these
+tests fail if a Textual upgrade makes that trick useless (a re-parse per first visit again)
+or harmful (a screen styled with an old theme).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.color import Color
+from textual.css.stylesheet import Stylesheet
+from textual.widget import Widget
+
+import dashboard.screens.base
+from dashboard.app import ScimwatchApp
+from dashboard.widgets.key_bar import KeyBar
+from dashboard.widgets.nav_bar import SCREENS
+from store.cache import Cache
+from tests.test_dashboard.helpers import app_on, settle
+
+SIZE = (120, 36)
+SCREEN_KEYS = "234567"
+
+
+@pytest.fixture
+def reparses(monkeypatch: pytest.MonkeyPatch) -> list[Stylesheet]:
+    """Every Stylesheet.reparse call, recorded (the method still runs)."""
+    calls: list[Stylesheet] = []
+    original = Stylesheet.reparse
+
+    def counting_reparse(self: Stylesheet) -> None:
+        calls.append(self)
+        original(self)
+
+    monkeypatch.setattr(Stylesheet, "reparse", counting_reparse)
+    return calls
+
+
+def theme_colour(app: ScimwatchApp, variable: str) -> Color:
+    return Color.parse(app.get_css_variables()[variable])
+
+
+def painted_background(app: ScimwatchApp, widget: Widget) -> Color:
+    """The background the compositor painted at the widget's first cell."""
+    style = app.screen.get_style_at(widget.region.x, widget.region.y)
+    assert style.bgcolor is not None
+    return Color.from_rich_color(style.bgcolor)
+
+
+def current_nav_item(app: ScimwatchApp) -> Widget:
+    [item] = app.screen.query(".nav-item.-current")
+    return item
+
+
+async def visit(app: ScimwatchApp, pilot, key: str) -> None:
+    await pilot.press(key)
+    await settle(app, pilot)
+
+
+def assert_styled(app: ScimwatchApp, mode: str) -> None:
+    """The screen of `mode` is on top and painted with the current theme."""
+    assert app.current_mode == mode
+    item = current_nav_item(app)
+    title = dict(SCREENS)[mode]
+    assert str(item.render()).endswith(title)
+    accent = theme_colour(app, "accent")
+    assert item.styles.background == accent
+    assert painted_background(app, item) == accent
+    nav_bar = app.screen.query_one("#nav-bar")
+    assert painted_background(app, nav_bar) == theme_colour(app, "panel")
+    bar = app.screen.query_one(KeyBar)
+    footer = theme_colour(app, "footer-background")
+    assert bar.styles.background == footer
+    assert painted_background(app, bar) == footer
+
+
+async def test_first_visits_do_not_reparse_the_css(
+    writer: Cache, tmp_path: Path, reparses: list[Stylesheet]
+):
+    app = app_on(writer, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        at_start = len(reparses)
+        for key in SCREEN_KEYS:
+            await visit(app, pilot, key)
+            mode = SCREENS[int(key) - 1][0]
+            assert len(reparses) == at_start, f"first visit of {mode} re-parsed the CSS"
+            assert_styled(app, mode)
+
+
+async def test_without_adopting_first_visits_reparse(
+    writer: Cache,
+    tmp_path: Path,
+    reparses: list[Stylesheet],
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """The spy sees the re-parse adopt_current_css avoids (if not, Textual changed)."""
+    monkeypatch.setattr(dashboard.screens.base, "adopt_current_css", lambda screen: None)
+    app = app_on(writer, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        at_start = len(reparses)
+        await visit(app, pilot, "3")
+        assert len(reparses) > at_start
+        assert_styled(app, "retries")
+
+
+async def test_screens_follow_a_theme_change(writer: Cache, tmp_path: Path):
+    app = app_on(writer, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await visit(app, pilot, "2")
+        await visit(app, pilot, "3")
+        dark_footer = theme_colour(app, "footer-background")
+        dark_panel = theme_colour(app, "panel")
+        app.theme = "textual-light"
+        await settle(app, pilot)
+        assert theme_colour(app, "footer-background") != dark_footer
+        assert theme_colour(app, "panel") != dark_panel
+        assert_styled(app, "retries")  # the screen on top when the theme changed
+        await visit(app, pilot, "4")  # never visited
+        assert_styled(app, "groups")
+        await visit(app, pilot, "2")  # visited under the old theme
+        assert_styled(app, "cycles")
+        await visit(app, pilot, "1")  # the first screen, created at start
+        assert_styled(app, "overview")
+
+
+async def test_a_screen_pushed_after_a_theme_change_follows_it(writer: Cache, tmp_path: Path):
+    app = app_on(writer, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        dark_footer = theme_colour(app, "footer-background")
+        app.theme = "textual-light"
+        await settle(app, pilot)
+        await visit(app, pilot, "3")
+        await visit(app, pilot, "enter")  # the retry's events, a pushed EventsScreen
+        assert type(app.screen).__name__ == "EventsScreen"
+        bar = app.screen.query_one(KeyBar)
+        assert painted_background(app, bar) == theme_colour(app, "footer-background")
+        assert painted_background(app, bar) != dark_footer
+
+
+async def test_theme_changed_twice_between_visits(writer: Cache, tmp_path: Path):
+    """A screen left under one theme and shown after two changes has the last one's colours."""
+    app = app_on(writer, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await visit(app, pilot, "5")
+        await visit(app, pilot, "1")
+        app.theme = "textual-light"
+        await settle(app, pilot)
+        app.theme = "nord"
+        await settle(app, pilot)
+        await visit(app, pilot, "5")
+        assert_styled(app, "sso")
+        await visit(app, pilot, "6")
+        assert_styled(app, "events")
