@@ -1,22 +1,36 @@
-"""TUI and start-up figures on a large cache: first paint, RSS, `scimwatch --help`.
+"""TUI and start-up figures on a large cache: first paint, screen switches, filter, stalls.
 
 Run: .venv/bin/python -m bench.bench_tui [--events 1000000] [--users 100000] [--runs 5]
+     [--cache a-filled-cache.db] [--skip-tmux] [--skip-backfill] [--backfill-seconds 30]
 
 A cache of `--events` synthetic events (bench.synthetic) and a `--users` directory
-(bench.bench_store.directory) is built once; then each figure is a whole new process:
-- first paint: process start -> the Overview has drawn the cache's answer (headless
-  `App.run_test`, 160x48, read-only cache, no collectors), measured inside the child from
-  interpreter start (`time.perf_counter` at the top of the script, before any import);
-- RSS: the child's peak resident set (ru_maxrss) at that moment;
-- screen switch: in the same child, after the first paint, each number key 2-7 in turn:
-  time from pressing it to that screen's first read shown (its table's `PagedTable.Loaded`;
-  the user lookup, which reads nothing until a user is typed, its `ScreenResume`);
+(bench.bench_store.directory) is built once (or `--cache` is copied and used); then each figure
+comes from whole new processes:
+- first paint, headless: a child process runs the app (`App.run_test`, 160x48, read-only
+  cache, no collectors) and reports the time from interpreter start (`time.perf_counter` at
+  the top, before any import) to the Overview's first read drawn, and the CPU time spent;
+- first paint, real CLI: `scimwatch` in a 160x48 tmux pane on that cache, as the writer (with
+  Graph and Harness configured towards an unroutable address, so the collectors are built),
+  and as a reader while another process holds the writer lock: wall time from spawning the
+  pane to the Overview's tiles on screen (tmux `capture-pane` every 10 ms);
+- RSS: the headless child's peak resident set (ru_maxrss) at its first paint;
+- screen switch: in the headless child, each number key 2-7 in turn, first visits then return
+  visits: key press -> that screen's first read shown (a table's `PagedTable.Loaded`; the user
+  lookup, which reads nothing until a user is typed, its `ScreenResume`);
+- filter keystroke: on the Events screen, `/` then a user's name typed a key at a time: key ->
+  the table showing the rows for the text so far (`PagedTable.Loaded`);
+- stalls while a backfill writes: the app as the writer with real collectors backfilling the
+  `large` simulated tenant (own process, limits off) while a coroutine in the app's event loop
+  asks to wake every 10 ms; the figure is how late it woke (max and p99);
 - `scimwatch --help`: wall time of the installed console script, median of `--runs`.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -24,69 +38,193 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-CHILD = r"""
-import time
-started = time.perf_counter()
-import asyncio, resource, sys
-from datetime import timedelta
-from pathlib import Path
+SIZE = (160, 48)
+FILTER_TEXT = "user_1234"
+"""A name typed a key at a time into the Events filter (bench.synthetic names users user_N)."""
 
-async def main() -> None:
+
+async def headless_child(cache_path: str, started: float) -> dict[str, Any]:
+    """First paint, RSS, screen switches and filter keystrokes in this (fresh) process."""
+    import resource
+
     from dashboard.app import make_app
     from dashboard.screens.overview import OverviewScreen
     from dashboard.settings import PollingSettings, source_intervals
     from store.cache import Cache
 
-    cache = Cache.open_reader(Path(sys.argv[1]))
+    cache = Cache.open_reader(Path(cache_path))
     app = make_app(cache, [], source_intervals(PollingSettings()), read_only=True, writer="bench")
     from textual.events import ScreenResume
-    from dashboard.screens.user_lookup import UserLookupScreen
+
     from dashboard.widgets.paged_table import PagedTable
 
     painted = asyncio.Event()
-    switched = asyncio.Event()
+    shown = asyncio.Event()
+    waiting_for: list[str] = []
 
     def hook(message: object) -> None:
         if isinstance(message, OverviewScreen.Read):
             painted.set()
-        elif isinstance(message, PagedTable.Loaded) or (
-            isinstance(message, ScreenResume) and isinstance(app.screen, UserLookupScreen)
-        ):
-            switched.set()
+        elif (
+            isinstance(message, PagedTable.Loaded)
+            or (
+                isinstance(message, ScreenResume)
+                and type(app.screen).__name__ == "UserLookupScreen"
+            )
+        ) and (not waiting_for or waiting_for[0] in str(getattr(app.screen, "filter_text", ""))):
+            shown.set()
 
-    switches = []
-    async with app.run_test(size=(160, 48), message_hook=hook) as pilot:
+    result: dict[str, Any] = {"first": [], "return": [], "keystroke": []}
+    async with app.run_test(size=SIZE, message_hook=hook) as pilot:
         await painted.wait()
         await pilot.pause()
-        elapsed = time.perf_counter() - started
-        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        for key in "234567":
-            switched.clear()
+        result["paint"] = time.perf_counter() - started
+        result["paint_cpu"] = time.process_time()  # the whole process, interpreter start included
+        result["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        for visit in ("first", "return"):
+            for key in "234567":
+                shown.clear()
+                start = time.perf_counter()
+                await pilot.press(key)
+                if visit == "return":
+                    await pilot.pause()  # a return visit reads nothing new: it is drawn
+                else:
+                    await shown.wait()
+                result[visit].append(time.perf_counter() - start)
+                await app.workers.wait_for_complete()
+                await pilot.pause()
+        await pilot.press("escape", "6")  # the lookup box has the keyboard until esc
+        await app.workers.wait_for_complete()
+        assert type(app.screen).__name__ == "EventsScreen", app.screen
+        await pilot.press("slash")
+        await pilot.pause()
+        for index in range(len(FILTER_TEXT)):
+            waiting_for[:] = [FILTER_TEXT[: index + 1]]
+            shown.clear()
             start = time.perf_counter()
-            await pilot.press(key)
-            await switched.wait()
-            switches.append(time.perf_counter() - start)
+            await pilot.press(FILTER_TEXT[index])
+            await shown.wait()
+            result["keystroke"].append(time.perf_counter() - start)
             await app.workers.wait_for_complete()
             await pilot.pause()
-    print(f"{elapsed:.3f} {rss_mb:.1f}", *(f"{s:.4f}" for s in switches))
+    return result
 
-asyncio.run(main())
+
+async def backfill_child(info_path: str, db_path: str, seconds: float) -> dict[str, Any]:
+    """Event-loop lag while the app backfills the simulated tenant as the writer."""
+    from datetime import datetime
+
+    from dashboard.app import make_app
+    from dashboard.launch import build_collector_set, demo_settings
+    from dashboard.settings import source_intervals
+    from store.cache import Cache
+
+    info = json.loads(Path(info_path).read_text())  # noqa: ASYNC240 - before the app runs
+    now = datetime.fromisoformat(info["now"])
+
+    def clock() -> datetime:
+        return now
+
+    settings = demo_settings(info["env"], Path(db_path).parent)
+    collector_set = build_collector_set(settings, clock)
+    cache = Cache.open_writer(Path(db_path))
+    app = make_app(
+        cache,
+        collector_set.collectors,
+        source_intervals(settings.polling),
+        clock=clock,
+        on_exit=collector_set.aclose,
+    )
+    lags: list[float] = []
+    async with app.run_test(size=SIZE) as pilot:
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            asked = time.perf_counter()
+            await asyncio.sleep(0.01)
+            lags.append(time.perf_counter() - asked - 0.01)
+        await pilot.press("6")  # the screens still answer
+        await pilot.pause()
+        app.paused = True
+    with cache.reading() as db:
+        saved = db.execute("SELECT count(*) FROM provisioning_events").fetchone()[0]
+    cache.close()
+    return {"lags": lags, "events": saved}
+
+
+def run_child(*args: str) -> dict[str, Any]:
+    """Run a child; it measures from `started` (perf_counter is CLOCK_MONOTONIC: one clock for
+    every process), so its interpreter start-up counts."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.bench_tui", "--child", str(started), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-3000:])
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def tmux_first_paint(cache: Path, *, writer: bool) -> float:
+    """Seconds from spawning `scimwatch` in tmux to the Overview's tiles on screen."""
+    session = f"scimwatch-bench-{os.getpid()}"
+    script = Path(sys.executable).parent / "scimwatch"
+    env = {
+        "SCIMWATCH_CACHE_PATH": str(cache),
+        "SCIMWATCH_USE_KEYRING": "false",
+        "TEXTUAL_ANIMATIONS": "none",
+    }
+    if writer:  # configured, so the collectors are built; 192.0.2.1 is TEST-NET, never reached
+        env |= {
+            "SCIMWATCH_GRAPH__TENANT_ID": "00000000-0000-0000-0000-000000000001",
+            "SCIMWATCH_GRAPH__CLIENT_ID": "00000000-0000-0000-0000-000000000002",
+            "SCIMWATCH_GRAPH__NEXTGEN_SP_ID": "00000000-0000-0000-0000-000000000003",
+            "SCIMWATCH_GRAPH__CLIENT_SECRET": "bench-not-a-secret",
+            "SCIMWATCH_HARNESS__ACCOUNT_ID": "bench",
+            "SCIMWATCH_HARNESS__TOKEN": "bench-not-a-token",
+            "SCIMWATCH_HARNESS__BASE_URL": "https://192.0.2.1",
+        }
+    exports = " ".join(f"{key}={value}" for key, value in env.items())
+    holder = None
+    if not writer:  # another process holds the writer lock: the TUI opens read-only
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLD_LOCK, str(cache)], stdout=subprocess.PIPE, text=True
+        )
+        assert holder.stdout is not None
+        holder.stdout.readline()
+    try:
+        start = time.perf_counter()
+        subprocess.run(
+            ["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "48",
+             f"env {exports} {script}"],
+            check=True,
+        )  # fmt: skip
+        while time.perf_counter() - start < 30:
+            pane = subprocess.run(
+                ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True
+            ).stdout
+            if "pending retries" in pane:
+                return time.perf_counter() - start
+            time.sleep(0.01)  # polling a real terminal: nothing to await
+        raise RuntimeError(f"the overview never showed:\n{pane}")
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], check=False)
+        if holder is not None:
+            holder.terminate()
+            holder.wait()
+
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from store.cache import Cache
+cache = Cache.open_writer(Path(sys.argv[1]))
+print("locked", flush=True)
+time.sleep(3600)
 """
-
-
-def first_paint(cache: Path, runs: int) -> tuple[list[float], list[float], list[float]]:
-    seconds: list[float] = []
-    rss: list[float] = []
-    switches: list[float] = []
-    for _ in range(runs):
-        out = subprocess.run(
-            [sys.executable, "-c", CHILD, str(cache)], capture_output=True, text=True, check=True
-        ).stdout.split()
-        seconds.append(float(out[0]))
-        rss.append(float(out[1]))
-        switches.extend(float(value) for value in out[2:])
-    return seconds, rss, switches
 
 
 def help_time(runs: int) -> list[float]:
@@ -99,38 +237,94 @@ def help_time(runs: int) -> list[float]:
     return times[1:]  # the first run warms the OS cache
 
 
-def main() -> None:
-    from bench.bench_store import fill
+def spread(values: list[float], scale: float = 1000.0, unit: str = "ms") -> str:
+    return (
+        f"median {statistics.median(values) * scale:,.0f} {unit} "
+        f"({min(values) * scale:,.0f}-{max(values) * scale:,.0f})"
+    )
 
+
+def backfill_stalls(work: Path, seconds: float) -> dict[str, Any]:
+    from bench.bench_ingest import write_info
+    from bench.simproc import SimulatorProcess
+
+    with SimulatorProcess("large", rate_limits=False) as sim:
+        info = write_info(sim, work)
+        data = json.loads(info.read_text())
+        data["env"] = sim.info["env"]
+        info.write_text(json.dumps(data))
+        (work / "backfill").mkdir()
+        return run_child("backfill", str(info), str(work / "backfill" / "cache.db"), str(seconds))
+
+
+def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--cache", type=Path, help="copy this filled cache instead of filling")
+    parser.add_argument("--skip-tmux", action="store_true")
+    parser.add_argument("--skip-backfill", action="store_true")
+    parser.add_argument("--backfill-seconds", type=float, default=30.0)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="scimwatch-bench-tui-"))
     try:
         cache = work / "cache.db"
-        fill(cache, args.events, args.users)
-        seconds, rss, switches = first_paint(cache, args.runs)
+        if args.cache:
+            shutil.copyfile(args.cache, cache)
+        else:
+            from bench.bench_store import fill
+
+            fill(cache, args.events, args.users)
+        from store.cache import Cache
+
+        Cache.open_writer(cache).close()  # migrate a copied cache; checkpoint the WAL
+        label = f"{args.events:,} events + {args.users:,} users" if not args.cache else "cache"
+        runs = [run_child("headless", str(cache)) for _ in range(args.runs)]
+        paint = [run["paint"] for run in runs]
+        paint_cpu = [run["paint_cpu"] for run in runs]
+        print(f"| TUI first paint, headless, {label} | {spread(paint)}; CPU {spread(paint_cpu)} |")
+        print(f"| TUI peak RSS | {spread([r['rss_mb'] for r in runs], 1, 'MB')} |")
+        first = [value for run in runs for value in run["first"]]
+        again = [value for run in runs for value in run["return"]]
+        keys = [value for run in runs for value in run["keystroke"]]
+        print(f"| screen switch, first visit (keys 2-7) | {spread(first)}, p90 "
+              f"{statistics.quantiles(first, n=10)[-1] * 1000:,.0f} ms |")  # fmt: skip
+        print(f"| screen switch, return visit | {spread(again)} |")
+        print(f"| filter keystroke -> rows shown, Events, {FILTER_TEXT!r} | {spread(keys)}, p90 "
+              f"{statistics.quantiles(keys, n=10)[-1] * 1000:,.0f} ms |")  # fmt: skip
+        if not args.skip_tmux and shutil.which("tmux"):
+            for writer in (True, False):
+                times = [tmux_first_paint(cache, writer=writer) for _ in range(args.runs)]
+                role = "writer, collectors built" if writer else "read-only"
+                print(f"| TUI first paint, real `scimwatch` in tmux, {role} | {spread(times)} |")
+        if not args.skip_backfill:
+            stalls = backfill_stalls(work, args.backfill_seconds)
+            lags = sorted(stalls["lags"])
+            p99 = lags[int(len(lags) * 0.99)]
+            print(
+                f"| event-loop lag while backfilling `large` as the writer, "
+                f"{args.backfill_seconds:.0f} s, {stalls['events']:,} events saved | max "
+                f"{lags[-1] * 1000:,.0f} ms, p99 {p99 * 1000:,.0f} ms, "
+                f"{sum(lag > 0.1 for lag in lags)} wakes later than 100 ms of {len(lags):,} |"
+            )
         helps = help_time(args.runs)
-        print(
-            f"| TUI first paint, {args.events:,} events + {args.users:,} users | median "
-            f"{statistics.median(seconds):.2f} s (min {min(seconds):.2f}, max {max(seconds):.2f}) |"
-        )
-        print(
-            f"| TUI peak RSS, same | median {statistics.median(rss):.0f} MB (max {max(rss):.0f}) |"
-        )
-        print(
-            f"| TUI screen switch (keys 2-7, key press -> first read shown), same | median "
-            f"{statistics.median(switches) * 1000:.0f} ms (max {max(switches) * 1000:.0f}) |"
-        )
-        print(
-            f"| `scimwatch --help` | median {statistics.median(helps) * 1000:.0f} ms "
-            f"(max {max(helps) * 1000:.0f}) |"
-        )
+        print(f"| `scimwatch --help` | {spread(helps)} |")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def child_main(argv: list[str]) -> None:
+    started, kind, *rest = argv
+    if kind == "headless":
+        result = asyncio.run(headless_child(rest[0], float(started)))
+    else:
+        result = asyncio.run(backfill_child(rest[0], rest[1], float(rest[2])))
+    print(json.dumps(result))
+
+
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        child_main(sys.argv[2:])
+    else:
+        main()

@@ -183,6 +183,7 @@ class ScimwatchApp(App[None]):
         self.on_exit = on_exit
         self.collector_factory = collector_factory
         self._collector_set: CollectorSet | None = None
+        self._building = False
         self._next_due: dict[str, float] = {}
         self._polling: set[SourceName] = set()
         self._throttled_until: dict[SourceName, datetime] = {}
@@ -199,8 +200,6 @@ class ScimwatchApp(App[None]):
     def on_mount(self) -> None:
         """Read the status, start polling, and keep both going."""
         self.refresh_status()
-        if self.collector_factory is not None and not self.read_only:
-            self._build_collectors(self.collector_factory)
         self.poll_due_sources()
         self.set_interval(STATUS_SECONDS, self._tick)
 
@@ -210,6 +209,19 @@ class ScimwatchApp(App[None]):
             await self._collector_set.aclose()
         if self.on_exit is not None:
             await self.on_exit()
+
+    @on(OverviewScreen.Read)
+    def start_collectors(self) -> None:
+        """Build the collectors (once), after the overview has drawn the cache.
+
+        Building them imports httpx and azure-identity (~0.4 s of CPU); started with the app,
+        that thread would hold the GIL while the first screen is being drawn. The status tick
+        starts them too, should the first screen not be the overview.
+        """
+        if self.collector_factory is None or self.read_only or self._building:
+            return
+        self._building = True
+        self._build_collectors(self.collector_factory)
 
     @work(thread=True, exit_on_error=False, group="collectors")
     def _build_collectors(self, factory: Callable[[], CollectorSet]) -> None:
@@ -224,6 +236,7 @@ class ScimwatchApp(App[None]):
         self.poll_due_sources()
 
     def _tick(self) -> None:
+        self.start_collectors()
         self.poll_due_sources()
         self.refresh_status()
 

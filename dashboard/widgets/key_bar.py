@@ -40,6 +40,8 @@ class KeyBar(Widget):
     KeyBar {
         dock: bottom;
         height: 1;
+        text-wrap: nowrap;
+        text-overflow: clip;
         color: $footer-foreground;
         background: $footer-background;
         & > .key-bar--key {

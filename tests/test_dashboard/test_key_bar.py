@@ -238,15 +238,6 @@ async def test_a_narrow_bar_still_maps_clicks_to_the_keys_shown(writer: Cache, t
         assert isinstance(app.focused, Input)
 
 
-NARROW_BAR_WRAPS = (
-    "KeyBar word-wraps its line instead of cropping it (its Text asks no_wrap/crop, but the "
-    "widget has no `text-wrap: nowrap` as Footer's keys do): a key is left without its "
-    "description at the right end (' ?' at 80 columns, ' ^p' at 100) and the blank cells "
-    "after it still map clicks to the key wrapped away"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=NARROW_BAR_WRAPS)
 @pytest.mark.parametrize("width", [80, 100])
 async def test_a_narrow_bar_paints_the_line_its_clicks_map(
     writer: Cache, tmp_path: Path, width: int
@@ -262,7 +253,6 @@ async def test_a_narrow_bar_paints_the_line_its_clicks_map(
         assert shown(bar).ljust(width) == line[:width]
 
 
-@pytest.mark.xfail(strict=True, reason=NARROW_BAR_WRAPS)
 async def test_clicking_the_blank_end_of_an_80_column_bar_does_nothing(
     writer: Cache, tmp_path: Path
 ):
