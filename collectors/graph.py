@@ -21,7 +21,7 @@ from pydantic import AliasChoices, Field
 from collectors.base import Collector, UnexpectedPayload, sanitize_text
 from collectors.config import GraphConnection, PollingConfig
 from collectors.http import ApiClient
-from collectors.wire import WireModel, dedupe, parse_items
+from collectors.wire import WireModel, dedupe, parse_items, parse_page
 from store.detail import pack_detail
 from store.models import (
     AppName,
@@ -652,7 +652,7 @@ async def _assignments(
     async for items in api.iterate_graph_pages(
         url, params={"$top": 999}, permission="Application.Read.All"
     ):
-        records, bad = parse_items(
+        records, bad = await parse_page(
             items, _Assignment, _assignment_record(app, sp_id), "app role assignment"
         )
         found += records
@@ -804,7 +804,9 @@ class DirectoryCollector:
                 params={"$select": _MEMBER_FIELDS, "$top": 999},
                 permission="Directory.Read.All",
             ):
-                members, bad = parse_items(items, _DirectoryObject, lambda m: m, "group member")
+                members, bad = await parse_page(
+                    items, _DirectoryObject, lambda m: m, "group member"
+                )
                 skipped += bad
                 for member in members:
                     if transitive and member.id in direct:

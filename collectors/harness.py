@@ -19,7 +19,7 @@ from pydantic import AliasChoices, Field
 from collectors.base import Collector, UnexpectedPayload
 from collectors.config import HarnessConnection, HarnessEndpoints
 from collectors.http import ApiClient
-from collectors.wire import WireModel, dedupe, parse_items
+from collectors.wire import WireModel, dedupe, parse_items, parse_page
 from store.models import (
     Batch,
     HarnessGroup,
@@ -115,11 +115,11 @@ class ScimCollector:
         ]
         skipped = 0
         async for items in self._pages("Users", USERS_VIEW):
-            users, bad = parse_items(items, _ScimUser, _scim_user_record, "SCIM user")
+            users, bad = await parse_page(items, _ScimUser, _scim_user_record, "SCIM user")
             records += users
             skipped += bad
         async for items in self._pages("Groups", GROUPS_VIEW):
-            groups, bad = parse_items(items, _ScimGroup, lambda group: group, "SCIM group")
+            groups, bad = await parse_page(items, _ScimGroup, lambda group: group, "SCIM group")
             skipped += bad
             for group in groups:
                 records += _scim_group_records(group)
@@ -292,7 +292,7 @@ class NextGenCollector:
         records: list[Record] = []
         skipped = 0
         async for items in self._groups():
-            groups, bad = parse_items(items, _NgGroup, _ng_group_records, "NextGen user group")
+            groups, bad = await parse_page(items, _NgGroup, _ng_group_records, "NextGen user group")
             skipped += bad
             for group_records in groups:
                 records += group_records
@@ -303,7 +303,7 @@ class NextGenCollector:
             permission=USERS_VIEW,
             body={},
         ):
-            users, bad = parse_items(items, _NgUser, _ng_user_record, "NextGen user")
+            users, bad = await parse_page(items, _NgUser, _ng_user_record, "NextGen user")
             records += users
             skipped += bad
         return Batch(
@@ -500,7 +500,7 @@ class RolesCollector:
                 permission=GROUPS_VIEW,
                 body={"principalTypeFilter": ["USER_GROUP"]},
             ):
-                found, bad = parse_items(
+                found, bad = await parse_page(
                     items, _RoleAssignmentRow, _role_record((org, project)), "role assignment"
                 )
                 records += found
