@@ -8,13 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, ClassVar, Literal, NamedTuple, cast
 
 from rich.text import Text
-from textual.app import ComposeResult
-from textual.containers import Horizontal
-from textual.reactive import reactive
-from textual.widgets import Static
+from textual.events import MouseMove
+from textual.widget import Widget
 
 from dashboard.timefmt import clock
 from dashboard.widgets.safe_text import clean
@@ -118,66 +116,88 @@ def describe(state: SourceState, now: datetime) -> str:
     return f"{name} {'⟳ ' if state.polling else ''}{words}"
 
 
-class SourceStatus(Static):
-    """One source: its state word and the age of its data."""
+class StatusEntry(NamedTuple):
+    """Where one source sits on the status line, and its state."""
 
-    state: reactive[SourceState | None] = reactive(None)
-    """What the app last knew about the source."""
-
-    def __init__(self, state: SourceState, now: datetime) -> None:
-        """Show `state` as of `now`."""
-        super().__init__(classes="source-status")
-        self.now = now
-        self.set_reactive(SourceStatus.state, state)
-
-    def on_mount(self) -> None:
-        """Show the state given at creation."""
-        self.watch_state(self.state)
-
-    def show(self, state: SourceState, now: datetime) -> None:
-        """Update to a new state or a new `now`."""
-        self.now = now
-        self.state = state
-        self.mutate_reactive(SourceStatus.state)
-
-    def watch_state(self, state: SourceState | None) -> None:
-        """Restyle and reword."""
-        if state is None:
-            return
-        for condition in ("ok", "throttled", "failing", "stale", "never"):
-            self.set_class(state.condition == condition, f"-{condition}")
-        self.set_class(state.polling, "-polling")
-        self.update(Text(describe(state, self.now)))
-        self.tooltip = Text(clean(state.error, 300)) if state.error else None
+    start: int
+    end: int
+    state: SourceState
 
 
-class SourceStatusBar(Horizontal):
-    """All sources, grouped by service, and whether the app polls, is paused or only reads."""
+class SourceStatusBar(Widget):
+    """All sources, grouped by service, and whether the app polls, is paused or only reads.
 
-    def compose(self) -> ComposeResult:
-        """The service labels, one SourceStatus per source, and the mode."""
-        app = cast("ScimwatchApp", self.app)
-        now = app.clock()
-        states = app.source_states
-        for service, label in (("graph", "Entra"), ("harness", "Harness")):
-            mine = [state for state in states if service_of(state.source) == service]
-            if mine:
-                yield Static(label, classes="service-label")
-                for state in mine:
-                    yield SourceStatus(state, now)
-        yield Static(Text(app.mode_note), id="mode-note")
+    One widget drawing one line, like the nav bar (each widget a screen mounts costs style
+    work on its first visit); hovering a source shows its last error as a tooltip.
+    """
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "source-status--service",
+        "source-status--ok",
+        "source-status--throttled",
+        "source-status--failing",
+        "source-status--stale",
+        "source-status--never",
+        "source-status--polling",
+        "source-status--mode",
+    }
+
+    def __init__(self) -> None:
+        """A bar following the app's `source_states` and `mode_note`."""
+        super().__init__()
+        self.entries: list[StatusEntry] = []
+        self.line = Text()
+        """The line last drawn."""
+
+    @property
+    def scim_app(self) -> ScimwatchApp:
+        """The app, typed."""
+        return cast("ScimwatchApp", self.app)
 
     def on_mount(self) -> None:
         """Follow the app's states and mode."""
-        self.watch(self.app, "source_states", self._show_states, init=False)
-        self.watch(self.app, "mode_note", self._show_mode, init=False)
+        self.watch(self.app, "source_states", self._changed, init=False)
+        self.watch(self.app, "mode_note", self._changed, init=False)
 
-    def _show_states(self, states: tuple[SourceState, ...]) -> None:
-        now = cast("ScimwatchApp", self.app).clock()
-        by_source = {state.source: state for state in states}
-        for widget in self.query(SourceStatus):
-            if widget.state is not None and widget.state.source in by_source:
-                widget.show(by_source[widget.state.source], now)
+    def _changed(self, _value: object) -> None:
+        self.refresh()
 
-    def _show_mode(self, note: str) -> None:
-        self.query_one("#mode-note", Static).update(Text(note))
+    def render(self) -> Text:
+        """One line: " Entra logs 2m jobs 5m …  Harness scim 1m …", the mode at the right."""
+        app = self.scim_app
+        now = app.clock()
+        line = Text(no_wrap=True, overflow="crop", end="")
+        entries: list[StatusEntry] = []
+        for service, label in (("graph", "Entra"), ("harness", "Harness")):
+            mine = [state for state in app.source_states if service_of(state.source) == service]
+            if not mine:
+                continue
+            line.append(f" {label} ", self.get_component_rich_style("source-status--service"))
+            for state in mine:
+                style = self.get_component_rich_style(f"source-status--{state.condition}")
+                if state.polling:
+                    style += self.get_component_rich_style("source-status--polling", partial=True)
+                start = len(line)
+                line.append(describe(state, now), style)
+                entries.append(StatusEntry(start, len(line), state))
+                line.append(" ")
+        note = f" {app.mode_note} "
+        line.append(" " * max(self.size.width - len(line) - len(note), 1))
+        line.append(note, self.get_component_rich_style("source-status--mode"))
+        self.entries, self.line = entries, line
+        return line
+
+    def shown(self) -> dict[str, str]:
+        """Each source's words as last drawn, e.g. {"graph.jobs": "jobs ✗ since 09:12"}."""
+        return {e.state.source: self.line.plain[e.start : e.end] for e in self.entries}
+
+    @property
+    def mode_shown(self) -> str:
+        """The mode note as last drawn (the right end of the line)."""
+        return self.line.plain.rstrip().rsplit("  ", 1)[-1].strip()
+
+    def on_mouse_move(self, event: MouseMove) -> None:
+        """The last error of the source under the pointer, as a tooltip."""
+        entry = next((e for e in self.entries if e.start <= event.x < e.end), None)
+        error = entry.state.error if entry is not None else ""
+        self.tooltip = Text(clean(error, 300)) if error else None

@@ -11,7 +11,8 @@ from dashboard.messages import PollFailed, PollStarted, PollSucceeded
 from dashboard.screens.events import EventsScreen
 from dashboard.screens.overview import OverviewScreen
 from dashboard.screens.retries import RetriesScreen
-from dashboard.widgets.source_status import SourceStatus
+from dashboard.widgets.nav_bar import NavBar
+from dashboard.widgets.source_status import SourceStatusBar
 from store.cache import Cache
 from tests.test_dashboard.builders import INTERVALS
 from tests.test_dashboard.helpers import FakeCollector, app_on, settle
@@ -20,11 +21,11 @@ SIZE = (120, 36)
 
 
 def status_bar_text(app) -> str:
-    return " ".join(str(widget.render()) for widget in app.screen.query(SourceStatus))
+    return " ".join(app.screen.query_one(SourceStatusBar).shown().values())
 
 
 def mode_note(app) -> str:
-    return str(app.screen.query_one("#mode-note", Static).render())
+    return app.screen.query_one(SourceStatusBar).mode_shown
 
 
 async def test_number_keys_switch_screens_and_escape_goes_back(writer: Cache, tmp_path: Path):
@@ -213,13 +214,12 @@ async def test_help_is_contextual(writer: Cache, tmp_path: Path):
 
 
 async def test_mouse_on_the_nav_bar_switches_screens(writer: Cache, tmp_path: Path):
-    from dashboard.widgets.nav_bar import NavItem
-
     app = app_on(writer, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        [events_item] = [item for item in app.screen.query(NavItem) if item.mode == "events"]
-        await pilot.click(events_item)
+        bar = app.screen.query_one(NavBar)
+        assert str(bar.render())[bar.offset_of("events") :].startswith("6 Events")
+        await pilot.click(NavBar, offset=(bar.offset_of("events"), 0))
         await settle(app, pilot)
         assert isinstance(app.screen, EventsScreen)
 

@@ -6,10 +6,9 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from textual.widgets import Static
-
 from collectors.base import AuthFailed
 from dashboard.screens.overview import OverviewScreen
+from dashboard.widgets.source_status import SourceStatusBar
 from store.cache import Cache
 from tests.test_dashboard.helpers import FakeCollector, app_on, settle
 
@@ -29,7 +28,7 @@ class FakeSet:
 
 
 def mode_note(app) -> str:
-    return str(app.screen.query_one("#mode-note", Static).render())
+    return app.screen.query_one(SourceStatusBar).mode_shown
 
 
 async def test_collectors_are_built_off_the_event_loop_then_polled_and_closed(

@@ -17,7 +17,7 @@ from textual.widget import Widget
 import dashboard.screens.base
 from dashboard.app import ScimwatchApp
 from dashboard.widgets.key_bar import KeyBar
-from dashboard.widgets.nav_bar import SCREENS
+from dashboard.widgets.nav_bar import SCREENS, NavBar
 from store.cache import Cache
 from tests.test_dashboard.helpers import app_on, settle
 
@@ -50,9 +50,10 @@ def painted_background(app: ScimwatchApp, widget: Widget) -> Color:
     return Color.from_rich_color(style.bgcolor)
 
 
-def current_nav_item(app: ScimwatchApp) -> Widget:
-    [item] = app.screen.query(".nav-item.-current")
-    return item
+def current_nav_item(app: ScimwatchApp) -> tuple[NavBar, int]:
+    """The nav bar and the column where the current screen's entry starts."""
+    bar = app.screen.query_one(NavBar)
+    return bar, bar.offset_of(app.current_mode) - 1
 
 
 async def visit(app: ScimwatchApp, pilot, key: str) -> None:
@@ -63,13 +64,13 @@ async def visit(app: ScimwatchApp, pilot, key: str) -> None:
 def assert_styled(app: ScimwatchApp, mode: str) -> None:
     """The screen of `mode` is on top and painted with the current theme."""
     assert app.current_mode == mode
-    item = current_nav_item(app)
+    nav_bar, start = current_nav_item(app)
     title = dict(SCREENS)[mode]
-    assert str(item.render()).endswith(title)
+    assert str(nav_bar.render())[start:].lstrip().split(" ", 1)[1].startswith(title)
     accent = theme_colour(app, "accent")
-    assert item.styles.background == accent
-    assert painted_background(app, item) == accent
-    nav_bar = app.screen.query_one("#nav-bar")
+    painted = app.screen.get_style_at(nav_bar.region.x + start + 1, nav_bar.region.y)
+    assert painted.bgcolor is not None
+    assert Color.from_rich_color(painted.bgcolor) == accent
     assert painted_background(app, nav_bar) == theme_colour(app, "panel")
     bar = app.screen.query_one(KeyBar)
     footer = theme_colour(app, "footer-background")

@@ -9,6 +9,7 @@ from textual.widgets import DataTable, Static
 
 from dashboard.launch import NOT_CONFIGURED, LaunchError, open_cache, run_tui
 from dashboard.settings import Settings
+from dashboard.widgets.source_status import SourceStatusBar
 from dashboard.widgets.tile import Tile
 from store.cache import Cache
 from store.health import overview
@@ -51,9 +52,8 @@ async def test_overview_on_an_empty_cache_says_so(cache_path: Path, tmp_path: Pa
             await settle(app, pilot)
             assert "No provisioning job" in str(app.screen.query_one("#jobs", Static).render())
             assert tile_number(app, "tile-pending") == "0"
-            assert "logs no data" in " ".join(
-                str(widget.render()) for widget in app.screen.query(".source-status")
-            )
+            bar = app.screen.query_one(SourceStatusBar)
+            assert bar.shown()["graph.provisioning"] == "logs no data"
 
 
 async def test_user_lookup_shows_both_sides_and_the_verdict(writer: Cache, tmp_path: Path):

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.color import Color
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
@@ -26,7 +27,7 @@ from dashboard.screens.event_detail import EventDetailModal
 from dashboard.screens.events import EventsScreen
 from dashboard.screens.user_lookup import UserLookupScreen
 from dashboard.widgets.paged_table import PagedTable, sort_key
-from dashboard.widgets.source_status import SourceStatus
+from dashboard.widgets.source_status import SourceStatusBar
 from dashboard.widgets.tile import Tile
 from store import health
 from store.cache import Cache
@@ -305,11 +306,7 @@ async def test_user_lookup_matches(filled: tuple[Cache, datetime], tmp_path: Pat
 
 
 def status_words(app: ScimwatchApp) -> dict[str, str]:
-    return {
-        widget.state.source: str(widget.render())
-        for widget in app.screen.query(SourceStatus)
-        if widget.state is not None
-    }
+    return app.screen.query_one(SourceStatusBar).shown()
 
 
 async def poll_now(app: ScimwatchApp, pilot: Pilot[None]) -> None:
@@ -348,7 +345,11 @@ async def test_status_bar_shows_a_failing_source_then_its_recovery(tmp_path: Pat
                 state = {s.source: s for s in app.source_states}["graph.jobs"]
                 assert state.condition == "failing"
                 assert status_words(app)["graph.jobs"].startswith("jobs ✗ since")
-                assert app.screen.query_one(SourceStatus.__name__ + ".-failing")
+                bar = app.screen.query_one(SourceStatusBar)
+                [entry] = [e for e in bar.entries if e.state.source == "graph.jobs"]
+                painted = app.screen.get_style_at(bar.region.x + entry.start, bar.region.y)
+                assert painted.color is not None
+                assert painted.color.triplet == Color.parse(app.get_css_variables()["error"]).rgb
                 tenant.faults.clear()
                 await poll_now(app, pilot)
                 state = {s.source: s for s in app.source_states}["graph.jobs"]
