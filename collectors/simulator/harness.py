@@ -344,18 +344,8 @@ class HarnessApp:
 
     def _imported_users(self, skip: int) -> Iterator[HarnessUser]:
         h = self.scenario.harness
-        ng = (u for u in h.users.values() if u.imported)
-        fg = (u for u in h.fg_users.values() if u.imported)
-        if skip and skip < h.users.base_count:
-            ng = (
-                u
-                for u in itertools.chain(
-                    h.users.slice(skip, h.users.base_count), h.users.extra.values()
-                )
-                if u.imported
-            )
-            return itertools.chain(ng, fg)
-        return itertools.islice(itertools.chain(ng, fg), skip, None)
+        imported = (u for u in itertools.chain(h.users.rows(), h.fg_users.values()) if u.imported)
+        return itertools.islice(imported, skip, None)
 
     async def scim_users(self, request: Request) -> Response:
         def build() -> Response:
@@ -627,7 +617,7 @@ class HarnessApp:
             wanted_emails = {str(e).lower() for e in body.get("emails") or []}
             users = [
                 u
-                for u in self.scenario.harness.users.values()
+                for u in self.scenario.harness.users.rows()
                 if u.ng_member
                 and (not term or term in u.email.lower() or term in u.name.lower())
                 and (not wanted_ids or u.uuid in wanted_ids)
