@@ -41,8 +41,8 @@ from pathlib import Path
 from typing import Any
 
 SIZE = (160, 48)
-FILTER_TEXT = "user_1234"
-"""A name typed a key at a time into the Events filter (bench.synthetic names users user_N)."""
+FILTER_TEXT = "user12348"
+"""A name typed a key at a time into the Events filter (bench.synthetic names users userN@contoso.example)."""
 
 
 async def headless_child(cache_path: str, started: float) -> dict[str, Any]:
