@@ -55,21 +55,25 @@ SOURCES = frozenset(
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _serve(scenario: str, seed: int, rate_limits: bool, conn: Connection) -> None:
+def _serve(scenario: str, seed: int, rate_limits: bool, users: int, conn: Connection) -> None:
     from collectors.simulator import SimulatedTenant
+    from collectors.simulator.scenario import ScenarioOptions
 
-    with SimulatedTenant(scenario, seed=seed, speed=1.0) as tenant:  # type: ignore[arg-type]
+    options = ScenarioOptions(large_users=users, large_groups=max(1, users // 100))
+    with SimulatedTenant(scenario, seed=seed, speed=1.0, options=options) as tenant:  # type: ignore[arg-type]
         tenant.faults.rate_limits_enabled = rate_limits
         conn.send(tenant.env())
         conn.recv()
 
 
 @contextmanager
-def simulator(scenario: str, seed: int, rate_limits: bool) -> Iterator[dict[str, str]]:
+def simulator(scenario: str, seed: int, rate_limits: bool, users: int) -> Iterator[dict[str, str]]:
     """The simulated tenant in a spawned process; yields the environment that points at it."""
     context = multiprocessing.get_context("spawn")
     conn, child = context.Pipe()
-    process = context.Process(target=_serve, args=(scenario, seed, rate_limits, child), daemon=True)
+    process = context.Process(
+        target=_serve, args=(scenario, seed, rate_limits, users, child), daemon=True
+    )
     process.start()
     try:
         yield conn.recv()
@@ -201,7 +205,7 @@ def stop(process: subprocess.Popen[bytes]) -> int:
 
 def measure(args: argparse.Namespace, work: Path) -> list[str]:
     """Run the simulator and `collect`, wait for the first polls, sample the idle windows."""
-    with simulator(args.scenario, args.seed, args.rate_limits) as simulator_env:
+    with simulator(args.scenario, args.seed, args.rate_limits, args.users) as simulator_env:
         log = CollectLog(work / "collect.log")
         with log.path.open("wb") as stderr:
             process = subprocess.Popen(
@@ -233,7 +237,8 @@ def rows(
     windows: list[Window],
 ) -> list[str]:
     """Markdown table rows of the run."""
-    label = f"`scimwatch collect`, `{args.scenario}` (backfill_days 1, default intervals)"
+    users = f" with {args.users:,} users" if args.scenario == "large" else ""
+    label = f"`scimwatch collect`, `{args.scenario}`{users} (backfill_days 1, default intervals)"
     cpu = [window.cpu_percent for window in windows]
     rss = [value for window in windows for value in window.rss_mb]
     total_seconds = sum(window.seconds for window in windows)
@@ -257,6 +262,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--scenario", default="large")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--users", type=int, default=100_000, help="`large` only: users (groups of 100 each)"
+    )
     parser.add_argument("--windows", type=int, default=3)
     parser.add_argument("--window-seconds", type=float, default=60.0)
     parser.add_argument("--settle-timeout", type=float, default=3600.0)
