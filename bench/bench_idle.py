@@ -156,6 +156,8 @@ class Window:
     cpu_percent: float
     rss_mb: list[float]
     polls: list[str]
+    cpu_per_second: list[float]
+    """CPU% of each 1-s sample: the quiet seconds between polls show here."""
 
 
 def wait_first_polls(process: subprocess.Popen[bytes], log: CollectLog, timeout: float) -> float:
@@ -182,15 +184,20 @@ def idle_window(pid: int, log: CollectLog, seconds: float) -> Window:
     polls_before = len(log.polls)
     cpu_start, wall_start = cpu_seconds(pid), time.monotonic()
     rss = [memory_mb(pid)["VmRSS"]]
+    per_second = []
+    last_cpu, last_wall = cpu_start, wall_start
     deadline = wall_start + seconds
     while (now := time.monotonic()) < deadline:
         time.sleep(min(1.0, deadline - now))
         rss.append(memory_mb(pid)["VmRSS"])
+        cpu, wall = cpu_seconds(pid), time.monotonic()
+        per_second.append((cpu - last_cpu) / (wall - last_wall) * 100)
+        last_cpu, last_wall = cpu, wall
     cpu_end, wall_end = cpu_seconds(pid), time.monotonic()
     log.read()
     polls = [record["source"] for record in log.polls[polls_before:]]
     elapsed = wall_end - wall_start
-    return Window(elapsed, (cpu_end - cpu_start) / elapsed * 100, rss, polls)
+    return Window(elapsed, (cpu_end - cpu_start) / elapsed * 100, rss, polls, per_second)
 
 
 def stop(process: subprocess.Popen[bytes]) -> int:
@@ -241,6 +248,8 @@ def rows(
     label = f"`scimwatch collect`, `{args.scenario}`{users} (backfill_days 1, default intervals)"
     cpu = [window.cpu_percent for window in windows]
     rss = [value for window in windows for value in window.rss_mb]
+    seconds = [value for window in windows for value in window.cpu_per_second]
+    quiet = sum(value < 1.0 for value in seconds) / len(seconds) * 100
     total_seconds = sum(window.seconds for window in windows)
     total_cpu = sum(window.cpu_percent * window.seconds for window in windows) / total_seconds
     polls = ", ".join(
@@ -252,7 +261,8 @@ def rows(
         f"peak RSS {after_first['VmHWM']:.0f} MB, RSS then {after_first['VmRSS']:.0f} MB |",
         f"| {label}: CPU while idle, {len(windows)} x {args.window_seconds:.0f} s | < 1% | "
         f"median {statistics.median(cpu):.2f}% ({min(cpu):.2f}-{max(cpu):.2f}); all windows "
-        f"{total_cpu:.2f}%; polls in window {polls} |",
+        f"{total_cpu:.2f}%; polls in window {polls}; 1-s samples: median "
+        f"{statistics.median(seconds):.2f}%, {quiet:.0f}% of them under 1% |",
         f"| {label}: RSS while idle, sampled every 1 s | < 150 MB | "
         f"median {statistics.median(rss):.0f} MB ({min(rss):.0f}-{max(rss):.0f}) |",
     ]
