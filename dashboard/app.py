@@ -152,6 +152,7 @@ class ScimwatchApp(App[None]):
         freshness_intervals: Mapping[SourceName, timedelta] | None = None,
         on_exit: Callable[[], Awaitable[object]] | None = None,
         collector_factory: Callable[[], CollectorSet] | None = None,
+        check_cache: bool = False,
     ) -> None:
         """Show `cache`; poll `collectors` every `polling_intervals[source]` unless read-only.
 
@@ -169,6 +170,9 @@ class ScimwatchApp(App[None]):
             on_exit: awaited as the app closes, in its event loop (closes HTTP clients).
             collector_factory: builds the collectors, in a thread once the app runs: importing
                 httpx and azure-identity costs ~0.4 s, which the first paint does not wait for.
+            check_cache: run the cache's integrity check after the first paint (the writer
+                was opened without it, `Cache.open_writer(quick_check=False)`); a damaged
+                cache is reported, and polling stops.
         """
         super().__init__()
         self.cache = cache
@@ -184,6 +188,9 @@ class ScimwatchApp(App[None]):
         self.collector_factory = collector_factory
         self._collector_set: CollectorSet | None = None
         self._building = False
+        self.check_cache = check_cache
+        self.damaged = ""
+        """What the integrity check found wrong with the cache (polling stops)."""
         self._next_due: dict[str, float] = {}
         self._polling: set[SourceName] = set()
         self._throttled_until: dict[SourceName, datetime] = {}
@@ -218,10 +225,31 @@ class ScimwatchApp(App[None]):
         that thread would hold the GIL while the first screen is being drawn. The status tick
         starts them too, should the first screen not be the overview.
         """
+        if self.check_cache:
+            self.check_cache = False
+            self._check_cache()
         if self.collector_factory is None or self.read_only or self._building:
             return
         self._building = True
         self._build_collectors(self.collector_factory)
+
+    @work(thread=True, exit_on_error=False, group="cache-check")
+    def _check_cache(self) -> None:
+        damage = self.cache.damage()
+        if damage:
+            self.call_from_thread(self._cache_damaged, damage)
+
+    def _cache_damaged(self, damage: str) -> None:
+        self.damaged = damage
+        self.mode_note = self._describe_mode()
+        self.notify(
+            f"{clean(damage, 300)}. Quit (q) and start scimwatch again: it moves the damaged "
+            "cache aside and fetches everything again.",
+            title="The cache is damaged",
+            severity="error",
+            markup=False,
+            timeout=60,
+        )
 
     @work(thread=True, exit_on_error=False, group="collectors")
     def _build_collectors(self, factory: Callable[[], CollectorSet]) -> None:
@@ -244,7 +272,7 @@ class ScimwatchApp(App[None]):
 
     def poll_due_sources(self, *, force: bool = False) -> None:
         """Start a poll of every source that is due and not being polled already."""
-        if self.read_only or (self.paused and not force):
+        if self.read_only or self.damaged or (self.paused and not force):
             return
         now = time.monotonic()
         for collector in self.collectors:
@@ -377,6 +405,8 @@ class ScimwatchApp(App[None]):
         self.mode_note = self._describe_mode()
 
     def _describe_mode(self) -> str:
+        if self.damaged:
+            return "cache damaged: polling stopped (restart to rebuild)"
         if self.read_only:
             return f"read-only: {self.writer or 'a collector'} writes this cache"
         if not self.collectors:

@@ -95,11 +95,14 @@ def harness_connection(settings: Settings) -> HarnessConnection | None:
 
 
 def open_cache(path: Path) -> tuple[Cache, str]:
-    """The cache as its writer, or as a reader when another process writes it (and who)."""
+    """The cache as its writer, or as a reader when another process writes it (and who).
+
+    The writer's integrity check runs after the first paint (ScimwatchApp.check_cache).
+    """
     holder = Cache.writer_holder(path)
     if holder is None:
         try:
-            return Cache.open_writer(path), ""
+            return Cache.open_writer(path, quick_check=False), ""
         except CacheLocked as locked:
             holder = locked.holder
         except CacheError as error:
@@ -171,6 +174,7 @@ def run_app(
         freshness_intervals={s: i * freshness_scale for s, i in intervals.items()},
         # Built in a thread once the app shows the cache (a reader never builds them).
         collector_factory=partial(build_collector_set, settings, clock),
+        check_cache=not writer,
         export_dir=export_directory(),
     )
     try:
