@@ -427,9 +427,7 @@ class Cache:
                 _save_events(conn, events)
             for record_type, records in by_type.items():
                 _upsert(conn, record_type, records)
-            for snapshot in batch.snapshots:
-                record_type = _record_type_for(snapshot.table)
-                _prune_snapshot(conn, record_type, snapshot, by_type.get(record_type, []))
+            _prune_snapshots(conn, batch.snapshots, by_type)
             if batch.watermark is not None:
                 conn.execute(
                     "INSERT INTO watermarks (source, value, complete, updated_at)"
@@ -567,27 +565,59 @@ def _event_values(event: ProvisioningEvent) -> tuple[Any, ...]:
     return tuple(values)
 
 
-def _prune_snapshot(
+def _prune_snapshots(
     conn: sqlite3.Connection,
-    record_type: type[Record],
-    snapshot: Snapshot,
-    kept: Iterable[Record],
+    snapshots: Iterable[Snapshot],
+    by_type: Mapping[type[Record], list[Record]],
 ) -> None:
-    """Delete (or, with `clear`, unflag) the snapshot's rows this batch did not bring back."""
+    """Apply each snapshot of a batch: delete (or, with `clear`, unflag) what it did not bring.
+
+    The keys a table's records brought back are written once per table into an indexed temp
+    table, whatever the number of snapshots: Harness SCIM sends one snapshot per group, and
+    rebuilding the kept keys for each (unindexed) made a 100k-user save quadratic.
+    """
+    per_type: dict[type[Record], list[Snapshot]] = {}
+    for snapshot in snapshots:
+        per_type.setdefault(_record_type_for(snapshot.table), []).append(snapshot)
+    for record_type, table_snapshots in per_type.items():
+        _fill_kept(conn, record_type, by_type.get(record_type, []))
+        for snapshot in table_snapshots:
+            _prune_snapshot(conn, record_type, snapshot)
+        if any(snapshot.clear for snapshot in table_snapshots):
+            # Rows no source lists any more go, once per table (a scan of it).
+            unlisted = " AND ".join(f"{flag} = 0" for flag in record_type.presence_flags)
+            conn.execute(f"DELETE FROM {record_type.table} WHERE {unlisted}")
+
+
+def _fill_kept(conn: sqlite3.Connection, record_type: type[Record], kept: Iterable[Record]) -> None:
+    keys = record_type.primary_key
+    conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS _kept_keys (k1, k2, k3, PRIMARY KEY (k1, k2, k3))"
+    )
+    conn.execute("DELETE FROM _kept_keys")
+    padded = (tuple(record.to_row()[key] for key in keys) + (None,) * 3 for record in kept)
+    conn.executemany(
+        "INSERT OR IGNORE INTO _kept_keys VALUES (?, ?, ?)", (row[:3] for row in padded)
+    )
+
+
+def _prune_snapshot(
+    conn: sqlite3.Connection, record_type: type[Record], snapshot: Snapshot
+) -> None:
+    """Delete or unflag the snapshot's rows whose keys are not in `_kept_keys`.
+
+    Rows left with no flag set are deleted by `_prune_snapshots`, once per table.
+    """
     keys = record_type.primary_key
     for column in [*snapshot.where, *([snapshot.clear] if snapshot.clear else [])]:
         if column not in record_type.model_fields:
             raise CacheError(f"{record_type.table} has no column {column!r}")
     if snapshot.clear and snapshot.clear not in record_type.presence_flags:
         raise CacheError(f"{snapshot.clear!r} is not a presence flag of {record_type.table}")
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS _kept (k1, k2, k3)")
-    conn.execute("DELETE FROM _kept")
-    padded = (tuple(record.to_row()[key] for key in keys) + (None,) * 3 for record in kept)
-    conn.executemany("INSERT INTO _kept VALUES (?, ?, ?)", (row[:3] for row in padded))
     matches_kept = " AND ".join(
-        f"_kept.k{index} = {record_type.table}.{key}" for index, key in enumerate(keys, 1)
+        f"_kept_keys.k{index} = {record_type.table}.{key}" for index, key in enumerate(keys, 1)
     )
-    conditions = [f"NOT EXISTS (SELECT 1 FROM _kept WHERE {matches_kept})"]
+    conditions = [f"NOT EXISTS (SELECT 1 FROM _kept_keys WHERE {matches_kept})"]
     conditions += [f"{column} = ?" for column in snapshot.where]
     where = " AND ".join(conditions)
     params = tuple(snapshot.where.values())
@@ -595,8 +625,6 @@ def _prune_snapshot(
         conn.execute(f"DELETE FROM {record_type.table} WHERE {where}", params)
         return
     conn.execute(f"UPDATE {record_type.table} SET {snapshot.clear} = 0 WHERE {where}", params)
-    unlisted = " AND ".join(f"{flag} = 0" for flag in record_type.presence_flags)
-    conn.execute(f"DELETE FROM {record_type.table} WHERE {unlisted}")
 
 
 def _insert_poll_run(conn: sqlite3.Connection, poll_run: PollRun) -> PollRun:
