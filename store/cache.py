@@ -101,6 +101,11 @@ def _header_problem(path: Path) -> str:
     return ""
 
 
+def _damage_marker(path: Path) -> Path:
+    """The file `Cache.damage` leaves when it finds the cache damaged."""
+    return path.with_name(f"{path.name}.damaged")
+
+
 def _bounded_quick_check(conn: sqlite3.Connection) -> None:
     """`PRAGMA quick_check`, abandoned (as passed) when it outruns its budget."""
     deadline = time.monotonic() + QUICK_CHECK_BUDGET_SECONDS
@@ -195,7 +200,8 @@ class Cache:
 
         `quick_check=False` leaves the bounded `quick_check` (~0.5 s on a 1 GB cache) to a
         later `damage()` call: the TUI paints first and checks in the background. The header
-        check and corruption errors met while migrating still move a damaged cache aside.
+        check and corruption errors met while migrating still move a damaged cache aside, and
+        damage that `damage()` found leaves a marker that makes the next open check.
 
         A cache found corrupt or truncated (not a database, a failed bounded `quick_check`, or
         a corruption error while migrating) is moved aside to ``<name>.corrupt-<UTC time>``
@@ -214,6 +220,9 @@ class Cache:
         cache._take_lock()
         try:
             create_private_file(path)
+            # A damage() found last time makes this open check (and so move it aside).
+            marker = _damage_marker(path)
+            quick_check = quick_check or marker.exists()
             try:
                 cache._prepare(quick_check=quick_check)
             except _Corrupt as corrupt:
@@ -229,6 +238,7 @@ class Cache:
                     cache._prepare()
                 except _Corrupt as again:
                     raise CacheError(f"{path} is unusable even when rebuilt: {again}") from again
+            marker.unlink(missing_ok=True)
             # An idle connection held for the writer's lifetime: without it each unit of work
             # is the last connection to close and pays a full WAL checkpoint (~18 ms a batch);
             # with it SQLite checkpoints automatically every 1000 pages. Never used to query.
@@ -314,12 +324,16 @@ class Cache:
             with self._connection() as conn:
                 _bounded_quick_check(conn)
         except _Corrupt as corrupt:
-            return str(corrupt)
+            problem = str(corrupt)
         except sqlite3.DatabaseError as error:
-            if _is_corruption(error):
-                return str(error)
-            raise CacheError(f"{self.path}: {error}") from error
-        return ""
+            if not _is_corruption(error):
+                raise CacheError(f"{self.path}: {error}") from error
+            problem = str(error)
+        else:
+            return ""
+        if not self.read_only:  # the next open_writer checks it, and moves it aside
+            create_private_file(_damage_marker(self.path))
+        return problem
 
     def close(self) -> None:
         """Release the writer lock (readers hold nothing)."""

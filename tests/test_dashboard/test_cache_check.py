@@ -20,6 +20,11 @@ def test_damage_is_empty_for_a_sound_cache_and_names_the_problem_otherwise(tmp_p
     with Cache.open_writer(path, quick_check=False) as cache:
         assert cache.recovered_from is None  # not checked at open: nothing moved aside
         assert cache.damage() != ""
+    # What damage() found makes the next open check, even unasked: moved aside, rebuilt.
+    with Cache.open_writer(path, quick_check=False) as cache:
+        assert cache.recovered_from is not None
+        assert cache.damage() == ""
+    assert not path.with_name("cache.db.damaged").exists()
 
 
 async def test_a_damaged_cache_is_reported_after_the_first_paint_and_polling_stops(
