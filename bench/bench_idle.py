@@ -33,23 +33,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
+
+from store.models import SourceName
 
 SCRIPT = Path(sys.executable).parent / "scimwatch"
 """The installed console script, as a user runs it."""
 
-SOURCES = frozenset(
-    {
-        "graph.provisioning",
-        "graph.jobs",
-        "graph.assignments",
-        "graph.directory",
-        "harness.scim",
-        "harness.ng",
-        "harness.sso",
-        "harness.roles",
-    }
-)
+SOURCES = frozenset(get_args(SourceName))
 """What `collect` polls when both Entra and Harness are configured."""
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
