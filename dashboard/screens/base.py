@@ -200,7 +200,11 @@ class TableScreen(ScimwatchScreen):
         yield filter_input
         yield PagedTable(self.COLUMNS, page_size=self.PAGE_SIZE, id="table")
         yield Static("", id="page-line")
-        with VerticalScroll(id="detail-pane"):
+        # Shown from the start on screens that have details, hidden on those that never do:
+        # toggling it after the first page would lay out and draw the table a second time.
+        pane = VerticalScroll(id="detail-pane")
+        pane.display = type(self).detail is not TableScreen.detail
+        with pane:
             yield Static("", id="detail")
 
     def on_mount(self) -> None:
