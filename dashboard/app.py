@@ -218,6 +218,10 @@ class ScimwatchApp(App[None]):
             await self.on_exit()
 
     @on(OverviewScreen.Read)
+    def _overview_read(self) -> None:
+        # The overview draws what it read at the next refresh: start after that.
+        self.call_after_refresh(self.after_first_paint)
+
     def after_first_paint(self) -> None:
         """Start, once, what the first paint does not wait for.
 
