@@ -20,6 +20,7 @@ from store.models import (
     Batch,
     HarnessGroup,
     HarnessGroupMember,
+    HarnessUser,
     PollRun,
     ProvisioningEvent,
     Snapshot,
@@ -318,7 +319,6 @@ def test_unreadable_event_detail_is_empty_not_an_error(blob):
 
 def test_two_sources_describing_one_row_each_keep_their_fields(cache, cache_path):
     """SCIM knows a user's externalId, NextGen does not: a NextGen poll must not blank it."""
-    from store.models import HarnessUser
 
     scim = HarnessUser(
         id="u1", email="a@example.com", external_id="ext-1", active=True, in_scim=True
@@ -332,7 +332,6 @@ def test_two_sources_describing_one_row_each_keep_their_fields(cache, cache_path
 
 
 def test_a_row_goes_only_when_no_source_lists_it(cache, cache_path):
-    from store.models import HarnessUser
 
     snapshot_scim = [Snapshot(table="harness_users", where={"in_scim": 1}, clear="in_scim")]
     snapshot_ng = [Snapshot(table="harness_users", where={"in_ng": 1}, clear="in_ng")]
@@ -359,3 +358,48 @@ def test_one_reading_sees_one_commit_while_the_writer_saves(cache):
         after = db.execute("SELECT count(*) FROM provisioning_events").fetchone()[0]
     assert (before, after) == (1, 1)
     assert cache.count("provisioning_events") == 3
+
+
+def test_one_snapshot_per_group_prunes_each_group_and_nothing_else(cache, cache_path):
+    """The Harness SCIM shape: a membership snapshot per listed group, flags on the rest."""
+    users = [HarnessUser(id=f"u{n}", email=f"u{n}@example.com", in_scim=True) for n in range(4)]
+    groups = [HarnessGroup(identifier=name, in_scim=True) for name in ("a", "b")]
+    members = [
+        HarnessGroupMember(group_identifier="a", user_id="u0"),
+        HarnessGroupMember(group_identifier="a", user_id="u1"),
+        HarnessGroupMember(group_identifier="b", user_id="u1"),
+        HarnessGroupMember(group_identifier="b", user_id="u2"),
+        HarnessGroupMember(group_identifier="c", user_id="u3"),  # a group not listed again
+    ]
+
+    def snapshots(*listed: str) -> list[Snapshot]:
+        return [
+            Snapshot(table="harness_users", where={"in_scim": 1}, clear="in_scim"),
+            *(
+                Snapshot(
+                    table="harness_group_members",
+                    where={"scope": "account", "group_identifier": name},
+                )
+                for name in listed
+            ),
+        ]
+
+    cache.save_batch(
+        Batch(source="harness.scim", records=[*users, *groups, *members], snapshots=snapshots()),
+        T0,
+        T0,
+    )
+    # Again: u0 left group a, u2 left group b, u3 is gone from SCIM; group c is not listed.
+    again = [users[0], users[1], users[2], members[1], members[2]]
+    cache.save_batch(
+        Batch(source="harness.scim", records=again, snapshots=snapshots("a", "b")), T0, T0
+    )
+    assert rows(
+        cache_path,
+        "SELECT group_identifier, user_id FROM harness_group_members ORDER BY 1, 2",
+    ) == [("a", "u1"), ("b", "u1"), ("c", "u3")]
+    assert rows(cache_path, "SELECT id FROM harness_users ORDER BY id") == [
+        ("u0",),
+        ("u1",),
+        ("u2",),
+    ]
