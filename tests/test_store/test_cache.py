@@ -319,7 +319,6 @@ def test_unreadable_event_detail_is_empty_not_an_error(blob):
 
 def test_two_sources_describing_one_row_each_keep_their_fields(cache, cache_path):
     """SCIM knows a user's externalId, NextGen does not: a NextGen poll must not blank it."""
-
     scim = HarnessUser(
         id="u1", email="a@example.com", external_id="ext-1", active=True, in_scim=True
     )
