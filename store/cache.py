@@ -609,10 +609,8 @@ def _fill_kept(conn: sqlite3.Connection, record_type: type[Record], kept: Iterab
         "CREATE TEMP TABLE IF NOT EXISTS _kept_keys (k1, k2, k3, PRIMARY KEY (k1, k2, k3))"
     )
     conn.execute("DELETE FROM _kept_keys")
-    padded = (tuple(record.to_row()[key] for key in keys) + (None,) * 3 for record in kept)
-    conn.executemany(
-        "INSERT OR IGNORE INTO _kept_keys VALUES (?, ?, ?)", (row[:3] for row in padded)
-    )
+    rows = ((*(record.to_row()[key] for key in keys), None, None)[:3] for record in kept)
+    conn.executemany("INSERT OR IGNORE INTO _kept_keys VALUES (?, ?, ?)", rows)
 
 
 def _prune_snapshot(

@@ -314,23 +314,24 @@ def _text_condition(db: Database, text: str) -> tuple[str, list[Any]]:
     ]
     # A rowid set makes SQLite fetch the candidates by these indexes; a plain OR would let it
     # walk the whole time index for the ORDER BY ... LIMIT instead.
-    sources = ["SELECT rowid FROM provisioning_events WHERE 0"]
+    candidates: list[str] = []
     params: list[Any] = []
     if object_ids:
         marks = ", ".join("?" for _ in object_ids)
-        sources.append(f"SELECT rowid FROM provisioning_events WHERE source_id IN ({marks})")
+        candidates.append(f"SELECT rowid FROM provisioning_events WHERE source_id IN ({marks})")
         params += object_ids
     if cycle_ids:
         marks = ", ".join("?" for _ in cycle_ids)
-        sources.append(f"SELECT rowid FROM provisioning_events WHERE cycle_id IN ({marks})")
+        candidates.append(f"SELECT rowid FROM provisioning_events WHERE cycle_id IN ({marks})")
         params += cycle_ids
-    terms = [f"rowid IN ({' UNION ALL '.join(sources)})"]
+    if not candidates:
+        return "0", []
     # The candidates then match on their own columns, as the plain substring scan did.
     own = " OR ".join(
         f"{column} LIKE ? ESCAPE '\\'"
         for column in ("source_name", "source_id", "target_id", "error_code", "cycle_id")
     )
-    return f"({' OR '.join(terms)}) AND ({own})", [*params, *[like] * 5]
+    return f"rowid IN ({' UNION ALL '.join(candidates)}) AND ({own})", [*params, *[like] * 5]
 
 
 def event_by_id(db: Database, event_id: str) -> ProvisioningEvent | None:

@@ -14,6 +14,8 @@ from rich.text import Text
 from textual.events import Click
 from textual.widget import Widget
 
+from dashboard.widgets.line_spans import at_column
+
 if TYPE_CHECKING:
     from textual.screen import Screen
 
@@ -111,11 +113,11 @@ class KeyBar(Widget):
 
     def on_click(self, event: Click) -> None:
         """Press the key under the pointer."""
-        for hint in self.hints:
-            if hint.start <= event.x < hint.end:
-                event.stop()
-                if hint.enabled:
-                    self.app.simulate_key(hint.key)
-                else:
-                    self.app.bell()
-                return
+        hint = at_column(self.hints, event.x)
+        if hint is None:
+            return
+        event.stop()
+        if hint.enabled:
+            self.app.simulate_key(hint.key)
+        else:
+            self.app.bell()

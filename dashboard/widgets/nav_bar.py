@@ -12,6 +12,8 @@ from rich.text import Text
 from textual.events import Click, Leave, MouseMove
 from textual.widget import Widget
 
+from dashboard.widgets.line_spans import at_column
+
 SCREENS: tuple[tuple[str, str], ...] = (
     ("overview", "Overview"),
     ("cycles", "Cycles"),
@@ -83,7 +85,8 @@ class NavBar(Widget):
 
     def entry_at(self, x: int) -> str | None:
         """The mode whose entry covers column `x`."""
-        return next((entry.mode for entry in self.entries if entry.start <= x < entry.end), None)
+        entry = at_column(self.entries, x)
+        return entry.mode if entry is not None else None
 
     def offset_of(self, mode: str) -> int:
         """A column inside `mode`'s entry (for a click)."""

@@ -15,6 +15,7 @@ from textual.events import MouseMove
 from textual.widget import Widget
 
 from dashboard.timefmt import clock
+from dashboard.widgets.line_spans import at_column
 from dashboard.widgets.safe_text import clean
 from store.models import SourceFreshness, SourceName, service_of
 
@@ -198,6 +199,6 @@ class SourceStatusBar(Widget):
 
     def on_mouse_move(self, event: MouseMove) -> None:
         """The last error of the source under the pointer, as a tooltip."""
-        entry = next((e for e in self.entries if e.start <= event.x < e.end), None)
+        entry = at_column(self.entries, event.x)
         error = entry.state.error if entry is not None else ""
         self.tooltip = Text(clean(error, 300)) if error else None
