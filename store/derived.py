@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from store import playbook
 from store.models import ProvisioningEvent, iso_utc
 
 
@@ -29,7 +30,9 @@ def fold_new_events(conn: sqlite3.Connection, after_rowid: int) -> None:
     whose SET clause is `_fold`; an object with a new event no newer than its saved state
     (a backfill saving older pages later) is instead folded again from all its events.
     `rebuild_derived_state` keeps the Python fold as the reference the tests compare against.
+    A failing object also keeps its retry time and playbook key (`_FAILURE_ANSWERS`).
     """
+    register_failure_functions(conn)
     conn.execute(
         f"INSERT INTO cycles (job_id, cycle_id, started_at, ended_at, {', '.join(_CYCLE_COUNTERS)})"
         " SELECT job_id, cycle_id, min(activity_at), max(activity_at),"
@@ -93,11 +96,20 @@ _CYCLE_COUNTS = (
 _FOLD_INSERT = (
     "INSERT INTO object_state (job_id, source_id, source_type, source_name, target_id,"
     " latest_event_id, latest_at, latest_status, latest_action, latest_cycle_id,"
-    " failed_cycles, first_failure_at, error_code, error_category, reason, recommended_action)"
+    " failed_cycles, first_failure_at, error_code, error_category, reason, recommended_action,"
+    " retry_at, playbook_key, rules_version)"
     " SELECT e.job_id, e.source_id, e.source_type, e.source_name, e.target_id,"
     " e.id, e.activity_at, e.status, e.action, e.cycle_id,"
     " e.status = 'failure', CASE WHEN e.status = 'failure' THEN e.activity_at END,"
-    " e.error_code, e.error_category, e.reason, e.recommended_action"
+    " e.error_code, e.error_category, e.reason, e.recommended_action, "
+    + ", ".join(
+        f"CASE WHEN e.status = 'failure' THEN {answer} END"
+        for answer in (
+            "scimwatch_retry_at(e.reason, e.activity_at)",
+            "scimwatch_playbook_key(e.error_code, e.source_type, e.reason)",
+            str(playbook.RULES_VERSION),
+        )
+    )
 )
 """An object's first event: `_fold(None, event)`; the rows are upserted in the SELECT's order."""
 
@@ -116,10 +128,39 @@ _FOLD_UPSERT = (
     " WHEN latest_status = 'failure' AND failed_cycles != 0 THEN first_failure_at"
     " ELSE excluded.latest_at END,"
     " error_code = excluded.error_code, error_category = excluded.error_category,"
-    " reason = excluded.reason, recommended_action = excluded.recommended_action"
+    " reason = excluded.reason, recommended_action = excluded.recommended_action,"
+    " retry_at = excluded.retry_at, playbook_key = excluded.playbook_key,"
+    " rules_version = excluded.rules_version"
 )
 """A newer event folded into the saved state: `_fold(state, event)` in SQL (old values on the
 right of each `=` are the saved state's)."""
+
+
+def register_failure_functions(conn: sqlite3.Connection) -> None:
+    """Give `conn` the SQL functions `_FAILURE_ANSWERS` computes a failing object's answers with."""
+    conn.create_function("scimwatch_retry_at", 2, _retry_at, deterministic=True)
+    conn.create_function("scimwatch_playbook_key", 3, playbook.playbook_key, deterministic=True)
+
+
+def _retry_at(reason: str | None, activity_at: str) -> str | None:
+    """When Entra retries a failure (`playbook.parse_retry_time`), as cache text."""
+    retry_at = playbook.parse_retry_time(reason, parse_iso(activity_at))
+    return None if retry_at is None else iso_utc(retry_at)
+
+
+_FAILURE_ANSWERS = (
+    "retry_at = scimwatch_retry_at(reason, latest_at),"
+    " playbook_key = scimwatch_playbook_key(error_code, source_type, reason),"
+    f" rules_version = {playbook.RULES_VERSION}"
+)
+"""What a failing object keeps of its latest event's text, so reading a list of them parses none
+(`store.health.pending_retries`); the fold sets the same from the event."""
+
+
+def store_failure_answers(conn: sqlite3.Connection) -> None:
+    """Compute the kept answers of every failing object (migration, rebuild)."""
+    register_failure_functions(conn)
+    conn.execute(f"UPDATE object_state SET {_FAILURE_ANSWERS} WHERE latest_status = 'failure'")
 
 
 def _write_states(conn: sqlite3.Connection, rows: Iterable[dict[str, Any] | None]) -> None:
@@ -202,3 +243,7 @@ def rebuild_derived_state(conn: sqlite3.Connection) -> None:
         " WHERE source_id != '' GROUP BY job_id, source_id"
     ).fetchall()
     _write_states(conn, (_recompute(conn, job_id, source_id) for job_id, source_id, _ in keys))
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(object_state)")}
+    # Migrations before m010 rebuild a table that does not keep these answers yet.
+    if "rules_version" in columns:
+        store_failure_answers(conn)

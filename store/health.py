@@ -7,6 +7,7 @@ matters, an explicit `now` so answers are reproducible.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -358,9 +359,10 @@ def pending_retries(db: Database, now: datetime, limit: int = 1000) -> list[Pend
 
 _PENDING_COLUMNS = (
     "failed_cycles, latest_at, job_id, source_id, source_type, source_name, target_id,"
-    " latest_action, error_code, error_category, reason, recommended_action"
+    " latest_action, error_code, error_category, reason, recommended_action,"
+    " retry_at, playbook_key, rules_version"
 )
-"""The columns `_pending_from_row` reads; the index of migration m009 carries them all."""
+"""The columns `_pending_from_row` reads; the index of migration m010 carries them all."""
 
 
 def pending_retry_for(db: Database, source_id: str, now: datetime) -> PendingRetry | None:
@@ -378,29 +380,19 @@ def pending_retry_for(db: Database, source_id: str, now: datetime) -> PendingRet
 def _pending_from_row(row: Mapping[str, Any], job: JobHealth | None) -> PendingRetry:
     last_failure = parse_time(row["latest_at"]) or datetime.now(UTC)
     first_failure = parse_time(row["first_failure_at"]) or last_failure
-    retry_at = playbook.parse_retry_time(row["reason"], last_failure)
+    if row["rules_version"] == playbook.RULES_VERSION:
+        retry_at = parse_time(row["retry_at"])
+        key = row["playbook_key"]
+    else:  # kept by older rules (store.derived keeps them on ingest)
+        retry_at = playbook.parse_retry_time(row["reason"], last_failure)
+        key = playbook.playbook_key(row["error_code"], row["source_type"], row["reason"])
     retry_from: Any = "reason"
     if retry_at is None:
         retry_at = job.next_expected_at if job else None
         retry_from = "next_cycle" if retry_at else "unknown"
-    entry = playbook.playbook_for(
-        row["error_code"],
-        row["error_category"],
-        row["source_type"],
-        row["reason"],
-        row["recommended_action"],
-    )
+    entry = playbook.playbook_entry(key, row["error_category"], row["recommended_action"])
     # Built without validation: every value is typed here, from columns this module reads,
     # and validating two models per row was a third of the 1,000-row read.
-    hint = construct_trusted(
-        Hint,
-        dict(
-            title=entry.title,
-            what_to_do=entry.what_to_do,
-            severity=entry.severity,
-            retried_automatically=entry.retried_automatically,
-        ),
-    )
     return construct_trusted(
         PendingRetry,
         dict(
@@ -421,7 +413,21 @@ def _pending_from_row(row: Mapping[str, Any], job: JobHealth | None) -> PendingR
             retry_at_from=retry_from,
             escalated=playbook.is_escalated(row["failed_cycles"]),
             escrow_expires_at=playbook.escrow_expires_at(first_failure),
-            hint=hint,
+            hint=_hint(entry),
+        ),
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _hint(entry: playbook.PlaybookEntry) -> Hint:
+    """The hint of a playbook entry; shared (hints are frozen): a list repeats a handful."""
+    return construct_trusted(
+        Hint,
+        dict(
+            title=entry.title,
+            what_to_do=entry.what_to_do,
+            severity=entry.severity,
+            retried_automatically=entry.retried_automatically,
         ),
     )
 

@@ -22,6 +22,7 @@ __all__ = [
     "PLAYBOOK",
     "QUARANTINE_RETRY_OFFSETS",
     "QUARANTINE_RETRY_OFFSETS_LEGACY",
+    "RULES_VERSION",
     "PlaybookEntry",
     "Severity",
     "escrow_expires_at",
@@ -33,7 +34,9 @@ __all__ = [
     "parse_http_status",
     "parse_retry_count",
     "parse_retry_time",
+    "playbook_entry",
     "playbook_for",
+    "playbook_key",
     "quarantine_disabled_at",
     "quarantine_next_attempt",
     "would_quarantine",
@@ -66,6 +69,14 @@ QUARANTINE_RETRY_OFFSETS_LEGACY: Final[tuple[timedelta, ...]] = tuple(
     timedelta(hours=hours)
     for hours in (2, 6, 12, 24, 48, 96, 168)
 )
+
+RULES_VERSION: Final = 1
+"""Version of the answers `parse_retry_time` and `playbook_key` give for an event's text.
+
+The store keeps both answers with each failing object, marked with this number, and readers
+compute again any answer kept under another number: bump it with any change that makes either
+function answer differently for the same input.
+"""
 
 _SENTINEL_YEAR: Final = 1  # Graph's "0001-01-01T00:00:00Z" means "never" (graph-api.md §2.11).
 
@@ -751,6 +762,17 @@ def playbook_for(
         reason: ``errorInformation.reason``; HTTP status hints in it refine the code.
         recommended_action: ``errorInformation.recommendedAction``, shown as Microsoft's advice.
     """
+    key = playbook_key(error_code, identity_type, reason)
+    return playbook_entry(key, error_category, recommended_action)
+
+
+def playbook_key(
+    error_code: str | None, identity_type: str | None = None, reason: str | None = None
+) -> str:
+    """The `PLAYBOOK` key of a failure: the costly part of `playbook_for` (text patterns).
+
+    The store keeps it with each failing object (see `RULES_VERSION`).
+    """
     text = reason or ""
     code = normalise_error_code(error_code)
     identity = _identity(identity_type)
@@ -761,6 +783,13 @@ def playbook_for(
         key = _key_from_status(parse_http_status(text), identity)
     if key is None:
         key = _key_from_code(code, identity) or "unknown"
+    return key
+
+
+def playbook_entry(
+    key: str, error_category: str | None = None, recommended_action: str | None = None
+) -> PlaybookEntry:
+    """`PLAYBOOK[key]` for one failure: retried by Entra when it is the service's own side."""
     # "failure" is the provisioning service's own side (§1.7); Entra retries it.
     service_side = key == "unknown" and (error_category or "").lower() == "failure"
     return _adjusted_entry(key, service_side, (recommended_action or "").strip())

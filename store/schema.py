@@ -457,3 +457,33 @@ def m009_pending_retries_covered(db: Database) -> None:
         " latest_status)"
         " WHERE latest_status = 'failure'"
     )
+
+
+_PENDING_COLUMNS_WITH_ANSWERS = f"{_PENDING_COLUMNS}, retry_at, playbook_key, rules_version"
+"""What `store.health.pending_retries` reads of a failing object since m010."""
+
+
+@migrations()
+def m010_failing_objects_keep_their_answers(db: Database) -> None:
+    """Keep each failing object's retry time and playbook key, computed once on ingest.
+
+    Parsing them from the reason text was most of reading 1,000 pending retries (~18 us a row).
+    `rules_version` names the playbook rules they were computed by; readers compute again the
+    answers of older rules. Failing objects are a few percent, so the backfill is quick.
+    """
+    for column, kind in (
+        ("retry_at", "TEXT"),
+        ("playbook_key", "TEXT"),
+        ("rules_version", "INTEGER"),
+    ):
+        db.execute(f"ALTER TABLE object_state ADD COLUMN {column} {kind}")
+    from store.derived import store_failure_answers
+
+    store_failure_answers(db.conn)
+    db.execute("DROP INDEX IF EXISTS object_state_pending")
+    db.execute(
+        "CREATE INDEX object_state_pending"
+        f" ON object_state (failed_cycles >= 2 DESC, first_failure_at,"
+        f" {_PENDING_COLUMNS_WITH_ANSWERS}, latest_status)"
+        " WHERE latest_status = 'failure'"
+    )
