@@ -64,7 +64,7 @@ def fold_new_events(conn: sqlite3.Connection, after_rowid: int) -> None:
         conn.execute(
             f"{_FOLD_INSERT} FROM temp.refold AS r JOIN provisioning_events AS e"
             " ON e.source_id = r.source_id AND e.job_id = r.job_id"
-            f" WHERE true ORDER BY e.activity_at, e.id {_FOLD_UPSERT}"
+            f" WHERE true ORDER BY {_FOLD_ORDER} {_FOLD_UPSERT}"
         )
     conn.execute(
         f"{_FOLD_INSERT} FROM provisioning_events AS e WHERE e.rowid > ? AND e.source_id != ''"
@@ -74,10 +74,13 @@ def fold_new_events(conn: sqlite3.Connection, after_rowid: int) -> None:
             if stale
             else ""
         )
-        + f" ORDER BY e.activity_at, e.id {_FOLD_UPSERT}",
+        + f" ORDER BY {_FOLD_ORDER} {_FOLD_UPSERT}",
         (after_rowid,),
     )
 
+
+_FOLD_ORDER = "e.source_id, e.job_id, e.activity_at, e.id"
+"""Each object's events oldest first, objects in object_state's key order (one ordered walk)."""
 
 _CYCLE_COUNTERS = (
     "events", "succeeded", "failed", "skipped", "warnings", "creates", "updates", "deletes",

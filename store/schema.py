@@ -487,3 +487,58 @@ def m010_failing_objects_keep_their_answers(db: Database) -> None:
         f" {_PENDING_COLUMNS_WITH_ANSWERS}, latest_status)"
         " WHERE latest_status = 'failure'"
     )
+
+
+_OBJECT_STATE_BY_SOURCE = """
+CREATE TABLE object_state_by_source (
+    job_id TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    source_type TEXT NOT NULL DEFAULT '',
+    source_name TEXT NOT NULL DEFAULT '',
+    target_id TEXT NOT NULL DEFAULT '',
+    latest_event_id TEXT NOT NULL,
+    latest_at TEXT NOT NULL,
+    latest_status TEXT NOT NULL,
+    latest_action TEXT NOT NULL,
+    failed_cycles INTEGER NOT NULL DEFAULT 0,
+    first_failure_at TEXT,
+    error_code TEXT NOT NULL DEFAULT '',
+    error_category TEXT NOT NULL DEFAULT '',
+    reason TEXT NOT NULL DEFAULT '',
+    recommended_action TEXT NOT NULL DEFAULT '',
+    latest_cycle_id TEXT NOT NULL DEFAULT '',
+    retry_at TEXT,
+    playbook_key TEXT,
+    rules_version INTEGER,
+    PRIMARY KEY (source_id, job_id)
+) WITHOUT ROWID
+"""
+
+
+@migrations()
+def m011_object_state_clustered_by_source(db: Database) -> None:
+    """Store object state in its key's order (WITHOUT ROWID, source id first).
+
+    Each saved page of events updates about a thousand objects: folded in key order, the
+    updates walk one b-tree in order instead of a key index and a table in random order
+    (~20% of a 1,000-event save). The same columns in the same order, indexes and triggers.
+    """
+    kept = [
+        sql
+        for (sql,) in db.execute(
+            "SELECT sql FROM sqlite_master WHERE tbl_name = 'object_state'"
+            " AND type IN ('index', 'trigger') AND sql IS NOT NULL ORDER BY type, name"
+        ).fetchall()
+    ]
+    db.execute(_OBJECT_STATE_BY_SOURCE)
+    columns = ", ".join(
+        row[1] for row in db.execute("PRAGMA table_info(object_state_by_source)").fetchall()
+    )
+    db.execute(
+        f"INSERT INTO object_state_by_source ({columns}) SELECT {columns} FROM object_state"
+        " ORDER BY source_id, job_id"
+    )
+    db.execute("DROP TABLE object_state")
+    db.execute("ALTER TABLE object_state_by_source RENAME TO object_state")
+    for sql in kept:
+        db.execute(sql)
