@@ -20,10 +20,10 @@ are built from status codes, API error codes and sanitised API messages, then pa
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from typing import ClassVar, Protocol
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import ClassVar, Protocol, runtime_checkable
 
-from store.models import Batch, SourceName
+from store.models import Batch, Record, SourceName
 
 __all__ = [
     "AuthFailed",
@@ -31,7 +31,9 @@ __all__ = [
     "CollectorError",
     "Forbidden",
     "ForeignHost",
+    "RecordSink",
     "SourceUnavailable",
+    "StagingCollector",
     "Throttled",
     "UnexpectedPayload",
     "redact",
@@ -46,6 +48,23 @@ class Collector(Protocol):
 
     async def collect(self, watermark: str | None) -> Batch:
         """Fetch the source, incrementally from `watermark` where the source has one."""
+        ...
+
+
+RecordSink = Callable[[Sequence[Record]], Awaitable[None]]
+"""Where a `StagingCollector` hands each page's records."""
+
+
+@runtime_checkable
+class StagingCollector(Collector, Protocol):
+    """A collector whose records can be handed over a page at a time instead of in one Batch.
+
+    The runner stages the pages in the cache (`store.cache.StagedPoll`) and saves them with
+    the returned Batch in one transaction, so a whole-tenant listing never sits in memory.
+    """
+
+    async def collect_into(self, watermark: str | None, stage: RecordSink) -> Batch:
+        """Like `collect`; each page's records go to `stage`, the Batch carries the rest."""
         ...
 
 

@@ -18,10 +18,10 @@ from typing import Any
 
 from pydantic import AliasChoices, Field
 
-from collectors.base import Collector, UnexpectedPayload, sanitize_text
+from collectors.base import Collector, RecordSink, UnexpectedPayload, sanitize_text
 from collectors.config import GraphConnection, PollingConfig
 from collectors.http import ApiClient
-from collectors.wire import WireModel, dedupe, parse_items, parse_page
+from collectors.wire import WireModel, collect_whole, dedupe, parse_items, parse_page
 from store.detail import pack_detail
 from store.models import (
     AppName,
@@ -277,6 +277,10 @@ class ProvisioningCollector:
 
     async def collect(self, watermark: str | None) -> Batch:
         """One step: a backfill window while backfilling, else everything since the watermark."""
+        return await collect_whole(self, watermark)
+
+    async def collect_into(self, watermark: str | None, stage: RecordSink) -> Batch:
+        """`collect`, each page of events handed to `stage`."""
         now = self._clock()
         state = ProvisioningState.parse(watermark)
         if state is None:
@@ -287,10 +291,12 @@ class ProvisioningCollector:
                 horizon=now - self._polling.retention,
             )
         if state.backfill_to is not None:
-            return await self._backfill_step(state, now)
-        return await self._incremental(state, now)
+            return await self._backfill_step(state, now, stage)
+        return await self._incremental(state, now, stage)
 
-    async def _backfill_step(self, state: ProvisioningState, now: datetime) -> Batch:
+    async def _backfill_step(
+        self, state: ProvisioningState, now: datetime, stage: RecordSink
+    ) -> Batch:
         assert state.backfill_to is not None
         horizon = state.horizon or (now - self._polling.retention)
         high = state.backfill_to
@@ -303,8 +309,8 @@ class ProvisioningCollector:
         low = max(high - window, horizon)
         # `gt low` excludes events exactly at `low`: the next (older) window ends one second
         # later than this one starts, so nothing on a boundary is missed.
-        events, skipped = await self._fetch(low, high + timedelta(seconds=1))
-        newest = self._newest(state.newest, events, now)
+        fetched = await self._fetch(low, high + timedelta(seconds=1), stage)
+        newest = self._newest(state.newest, fetched.newest, now)
         done = low <= horizon
         next_state = ProvisioningState(
             newest=newest,
@@ -317,18 +323,19 @@ class ProvisioningCollector:
         log.info(
             "graph.provisioning backfill %.0f%%: %s events back to %s",
             progress * 100,
-            len(events),
+            fetched.events,
             graph_time_literal(low),
         )
         return Batch(
             source="graph.provisioning",
-            records=list(events),
             watermark=next_state.dump(),
-            skipped=skipped,
+            skipped=fetched.skipped,
             complete=done,
         )
 
-    async def _incremental(self, state: ProvisioningState, now: datetime) -> Batch:
+    async def _incremental(
+        self, state: ProvisioningState, now: datetime, stage: RecordSink
+    ) -> Batch:
         since = (state.newest or state.covered) - self._polling.overlap
         oldest_available = now - self._polling.retention
         gaps: list[Record] = []
@@ -347,50 +354,50 @@ class ProvisioningCollector:
                 )
             )
             since = oldest_available
-        events, skipped = await self._fetch(since, None)
-        newest = self._newest(state.newest, events, now)
+        fetched = await self._fetch(since, None, stage)
+        newest = self._newest(state.newest, fetched.newest, now)
         next_state = ProvisioningState(newest=newest, covered=max(state.covered, newest or now))
         return Batch(
             source="graph.provisioning",
-            records=[*events, *gaps],
+            records=gaps,
             watermark=next_state.dump() if newest else iso_utc(state.covered),
-            skipped=skipped,
+            skipped=fetched.skipped,
         )
 
     def _newest(
-        self, previous: datetime | None, events: Iterable[ProvisioningEvent], now: datetime
+        self, previous: datetime | None, latest: datetime | None, now: datetime
     ) -> datetime | None:
-        latest = max((event.activity_at for event in events), default=previous)
+        latest = latest or previous
         if latest is None:
             return None
         latest = min(latest, now + _FUTURE_SKEW)
         return max(latest, previous) if previous else latest
 
-    async def _fetch(
-        self, since: datetime, until: datetime | None
-    ) -> tuple[list[ProvisioningEvent], int]:
-        """Every event of the window, deduplicated by id.
+    async def _fetch(self, since: datetime, until: datetime | None, stage: RecordSink) -> _Fetched:
+        """Hand every event of the window to `stage` a page at a time (the stage dedupes ids).
 
         A 400 on a continuation page means the skiptoken expired (graph-api.md 8 U2,
         reliability.md 4 row 20): the window is read again from its start, once.
         """
-        by_id: dict[str, ProvisioningEvent] = {}
+        fetched = _Fetched()
         for attempt in range(2):
             pages = 0
-            skipped = 0
+            fetched.skipped = 0
             try:
                 async for items in self._pages(since, until):
                     pages += 1
                     # ~0.1 s of validation per 1,000 events: in a thread, so the TUI's event
                     # loop (which runs this collector) keeps answering keys meanwhile.
-                    skipped += await asyncio.to_thread(self._keep, items, by_id)
+                    events, skipped = await asyncio.to_thread(self._keep, items)
+                    fetched.add(events, skipped)
+                    await stage(events)
             except UnexpectedPayload as error:
                 if error.status != 400 or pages == 0 or attempt > 0:
                     raise
                 log.warning("graph.provisioning: paging token rejected; rereading the window")
                 continue
             break
-        return list(by_id.values()), skipped
+        return fetched
 
     def _pages(self, since: datetime, until: datetime | None) -> AsyncIterator[list[Any]]:
         params: dict[str, str | int] = {
@@ -401,16 +408,33 @@ class ProvisioningCollector:
             self._url, params=params, permission="AuditLog.Read.All and Directory.Read.All"
         )
 
-    def _keep(self, items: list[Any], by_id: dict[str, ProvisioningEvent]) -> int:
+    def _keep(self, items: list[Any]) -> tuple[list[ProvisioningEvent], int]:
         events, skipped = parse_items(
             items, _ProvisioningEvent, _event_record, "provisioning event"
         )
-        for event in events:
-            # Audit filters have been seen ignored (graph-api.md 7.3): re-check the app.
-            if event.service_principal_id and event.service_principal_id not in self._sp_ids:
-                continue
-            by_id[event.id] = event
-        return skipped
+        # Audit filters have been seen ignored (graph-api.md 7.3): re-check the app.
+        kept = [
+            event
+            for event in events
+            if not event.service_principal_id or event.service_principal_id in self._sp_ids
+        ]
+        return kept, skipped
+
+
+@dataclass
+class _Fetched:
+    """What a window's pages brought: events handed on, the newest of them, items skipped."""
+
+    events: int = 0
+    newest: datetime | None = None
+    skipped: int = 0
+
+    def add(self, events: list[ProvisioningEvent], skipped: int) -> None:
+        self.events += len(events)
+        self.skipped += skipped
+        latest = max((event.activity_at for event in events), default=None)
+        if latest is not None and (self.newest is None or latest > self.newest):
+            self.newest = latest
 
 
 # --- synchronization jobs (graph-api.md 2.3-2.8) -----------------------------------------
@@ -748,6 +772,10 @@ class DirectoryCollector:
 
     async def collect(self, watermark: str | None) -> Batch:
         """Groups and users of every app's assignments, as whole-table snapshots."""
+        return await collect_whole(self, watermark)
+
+    async def collect_into(self, watermark: str | None, stage: RecordSink) -> Batch:
+        """`collect`, each page of members handed to `stage`."""
         group_ids: dict[str, None] = {}
         user_ids: dict[str, None] = {}
         skipped = 0
@@ -758,22 +786,18 @@ class DirectoryCollector:
                 target = group_ids if assignment.principal_type == "Group" else user_ids
                 if assignment.principal_type in ("Group", "User"):
                     target[assignment.principal_id] = None
-        records: list[Record] = []
         for group_id in group_ids:
-            found, bad = await self._group(group_id)
-            records += found
-            skipped += bad
-        known_users = {record.id for record in records if isinstance(record, EntraUser)}
-        for user_id in user_ids:
-            if user_id not in known_users:
-                user = await self._user(user_id)
-                if user is None:
-                    skipped += 1
-                else:
-                    records.append(user)
+            skipped += await self._group(group_id, stage, user_ids)
+        users: list[Record] = []
+        for user_id in user_ids:  # assigned directly and met in no assigned group
+            user = await self._user(user_id)
+            if user is None:
+                skipped += 1
+            else:
+                users.append(user)
         return Batch(
             source="graph.directory",
-            records=dedupe(records),
+            records=users,
             snapshots=[
                 Snapshot(table="entra_groups"),
                 Snapshot(table="entra_memberships"),
@@ -782,7 +806,8 @@ class DirectoryCollector:
             skipped=skipped,
         )
 
-    async def _group(self, group_id: str) -> tuple[list[Record], int]:
+    async def _group(self, group_id: str, stage: RecordSink, unmet_users: dict[str, None]) -> int:
+        """Stage the group and its members (users met are taken off `unmet_users`); skipped."""
         try:
             body = await self._api.get_json(
                 f"{self._root}/groups/{group_id}",
@@ -792,10 +817,10 @@ class DirectoryCollector:
         except UnexpectedPayload as error:
             if error.status == 404:
                 log.warning("assigned group %s no longer exists", sanitize_text(group_id, 80))
-                return [], 1
+                return 1
             raise
         groups, skipped = parse_items([body], _DirectoryObject, _group_record, "group")
-        records: list[Record] = list(groups)
+        await stage(groups)
         direct: set[str] = set()
         for transitive in (False, True):
             path = "transitiveMembers" if transitive else "members"
@@ -808,13 +833,18 @@ class DirectoryCollector:
                     items, _DirectoryObject, lambda m: m, "group member"
                 )
                 skipped += bad
+                records: list[Record] = []
                 for member in members:
                     if transitive and member.id in direct:
                         continue
                     if not transitive:
                         direct.add(member.id)
                     records += self._member_records(group_id, member, direct=not transitive)
-        return records, skipped
+                for record in records:
+                    if isinstance(record, EntraUser):
+                        unmet_users.pop(record.id, None)
+                await stage(records)
+        return skipped
 
     @staticmethod
     def _member_records(group_id: str, member: _DirectoryObject, *, direct: bool) -> list[Record]:

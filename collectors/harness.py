@@ -16,10 +16,10 @@ from typing import Any
 
 from pydantic import AliasChoices, Field
 
-from collectors.base import Collector, UnexpectedPayload
+from collectors.base import Collector, RecordSink, UnexpectedPayload
 from collectors.config import HarnessConnection, HarnessEndpoints
 from collectors.http import ApiClient
-from collectors.wire import WireModel, dedupe, parse_items, parse_page
+from collectors.wire import WireModel, collect_whole, dedupe, parse_items, parse_page
 from store.models import (
     Batch,
     HarnessGroup,
@@ -108,7 +108,10 @@ class ScimCollector:
 
     async def collect(self, watermark: str | None) -> Batch:
         """Every SCIM user and group, as snapshots of the SCIM-listed rows."""
-        records: list[Record] = []
+        return await collect_whole(self, watermark)
+
+    async def collect_into(self, watermark: str | None, stage: RecordSink) -> Batch:
+        """`collect`, each page's records handed to `stage`."""
         snapshots = [
             Snapshot(table="harness_users", where={"in_scim": 1}, clear="in_scim"),
             Snapshot(table="harness_groups", where={"in_scim": 1}, clear="in_scim"),
@@ -116,25 +119,22 @@ class ScimCollector:
         skipped = 0
         async for items in self._pages("Users", USERS_VIEW):
             users, bad = await parse_page(items, _ScimUser, _scim_user_record, "SCIM user")
-            records += users
+            await stage(users)
             skipped += bad
         async for items in self._pages("Groups", GROUPS_VIEW):
             groups, bad = await parse_page(items, _ScimGroup, lambda group: group, "SCIM group")
             skipped += bad
+            page: list[Record] = []
             for group in groups:
-                records += _scim_group_records(group)
+                page += _scim_group_records(group)
                 snapshots.append(
                     Snapshot(
                         table="harness_group_members",
                         where={"scope": "account", "group_identifier": group.id},
                     )
                 )
-        return Batch(
-            source="harness.scim",
-            records=dedupe(records),
-            snapshots=snapshots,
-            skipped=skipped,
-        )
+            await stage(page)
+        return Batch(source="harness.scim", snapshots=snapshots, skipped=skipped)
 
     async def _pages(self, resource: str, permission: str) -> AsyncIterator[list[Any]]:
         """SCIM list pages until an empty one, whatever totalResults says (harness-api.md 1.4).
@@ -289,13 +289,15 @@ class NextGenCollector:
 
     async def collect(self, watermark: str | None) -> Batch:
         """All groups with their members, and all users, as snapshots of the NextGen rows."""
-        records: list[Record] = []
+        return await collect_whole(self, watermark)
+
+    async def collect_into(self, watermark: str | None, stage: RecordSink) -> Batch:
+        """`collect`, each page's records handed to `stage`."""
         skipped = 0
         async for items in self._groups():
             groups, bad = await parse_page(items, _NgGroup, _ng_group_records, "NextGen user group")
             skipped += bad
-            for group_records in groups:
-                records += group_records
+            await stage([record for group_records in groups for record in group_records])
         async for items in ng_pages(
             self._api,
             f"{self._ng}/user/batch",
@@ -304,11 +306,10 @@ class NextGenCollector:
             body={},
         ):
             users, bad = await parse_page(items, _NgUser, _ng_user_record, "NextGen user")
-            records += users
+            await stage(users)
             skipped += bad
         return Batch(
             source="harness.ng",
-            records=dedupe(records),
             snapshots=[
                 Snapshot(table="harness_groups", where={"in_ng": 1}, clear="in_ng"),
                 Snapshot(table="harness_group_members"),

@@ -10,13 +10,16 @@ import asyncio
 import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 from collectors.base import sanitize_text
-from store.models import Record
+from store.models import Batch, Record
+
+if TYPE_CHECKING:
+    from collectors.base import StagingCollector
 
 log = logging.getLogger("scimwatch.collectors")
 
@@ -109,3 +112,14 @@ def dedupe(records: Iterable[R]) -> list[R]:
         key = (type(record).table, *(getattr(record, name) for name in record.primary_key))
         by_key[key] = record
     return list(by_key.values())
+
+
+async def collect_whole(collector: StagingCollector, watermark: str | None) -> Batch:
+    """`collector.collect_into` gathered into one Batch, deduplicated like the cache does."""
+    staged: list[Record] = []
+
+    async def keep(records: Sequence[Record]) -> None:
+        staged.extend(records)
+
+    batch = await collector.collect_into(watermark, keep)
+    return batch.model_copy(update={"records": dedupe([*staged, *batch.records])})

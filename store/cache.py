@@ -15,8 +15,10 @@ import os
 import sqlite3
 import stat
 import struct
+import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,8 @@ WRITER_CACHE_KIB = 64 * 1024
 pages of the random-keyed indexes and object state; when they do not fit, SQLite spills them to
 the WAL mid-transaction and writes them again at commit, which made a save of a day's 43,200
 events about half as fast (bench_ingest). Freed when the unit's connection closes."""
+STAGING_CACHE_KIB = 4 * 1024
+"""Page cache of a staged poll's temp tables: beyond it, staged rows wait in a temp file."""
 QUICK_CHECK_BUDGET_SECONDS = 0.25
 """How long `open_writer` lets `PRAGMA quick_check` run: all of a small cache, the start of a
 large one (a multi-GB cache would take seconds; the header check and the first use cover it)."""
@@ -191,6 +195,7 @@ class Cache:
         self.read_only = read_only
         self._lock_fd: int | None = None
         self._keeper: sqlite3.Connection | None = None
+        self._staged: dict[SourceName, StagedPoll] = {}
         self.recovered_from: Path | None = None
         """Where a corrupt cache found at open was moved before this one was rebuilt."""
 
@@ -337,6 +342,8 @@ class Cache:
 
     def close(self) -> None:
         """Release the writer lock (readers hold nothing)."""
+        for staged in list(self._staged.values()):
+            staged.close()
         if self._keeper is not None:
             self._keeper.close()
             self._keeper = None
@@ -352,15 +359,28 @@ class Cache:
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
+        conn = self._connect()
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    def _connect(self, *, check_same_thread: bool = True) -> sqlite3.Connection:
         if self.read_only:
             conn = sqlite3.connect(
                 f"{self.path.resolve().as_uri()}?mode=ro",
                 uri=True,
                 timeout=BUSY_TIMEOUT_SECONDS,
                 isolation_level=None,
+                check_same_thread=check_same_thread,
             )
         else:
-            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+            conn = sqlite3.connect(
+                self.path,
+                timeout=BUSY_TIMEOUT_SECONDS,
+                isolation_level=None,
+                check_same_thread=check_same_thread,
+            )
             # WAL + NORMAL: a commit survives any crash of the process; only a power loss may
             # drop the last commits, and then the watermark, saved with the data, drops too:
             # the next poll fetches them again (data is a cache of the APIs).
@@ -369,10 +389,7 @@ class Cache:
             conn.execute("PRAGMA wal_autocheckpoint=256")
             conn.execute(f"PRAGMA journal_size_limit={64 * 1024 * 1024}")
             conn.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
-        try:
-            yield conn
-        finally:
-            conn.close()
+        return conn
 
     @contextlib.contextmanager
     def reading(self, *, snapshot: bool = True) -> Iterator[Database]:
@@ -391,23 +408,48 @@ class Cache:
                 if snapshot and conn.in_transaction:
                     conn.execute("COMMIT" if not self.read_only else "ROLLBACK")
 
-    @contextlib.contextmanager
-    def _writing(self) -> Iterator[sqlite3.Connection]:
-        """One `BEGIN IMMEDIATE` transaction: committed whole, or rolled back whole."""
+    def _check_writer(self) -> None:
         if self.read_only:
             raise CacheError(f"{self.path} is open read-only")
         if self._lock_fd is None:
             raise CacheError(f"{self.path} is closed")
-        with self._connection() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                # SQLite may already have rolled back (I/O error, disk full): keep its error.
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """One `BEGIN IMMEDIATE` transaction: committed whole, or rolled back whole.
+
+        Inside `save_batch` of a source with a staged poll, on the staged poll's connection
+        (its temp tables are only visible there).
+        """
+        self._check_writer()
+        staged = _SAVING.get()
+        with (
+            staged.connection() if staged is not None else self._connection() as conn,
+            _immediate(conn),
+        ):
+            yield conn
+
+    def staging(self, source: SourceName) -> StagedPoll:
+        """Stage a poll's records page by page; the next `save_batch` of `source` saves them.
+
+        Snapshot sources list ~200k rows at 100k users: staged as they arrive, they never sit
+        in memory together as records. Close it once saved or failed (writer only).
+
+        Raises:
+            CacheError: `source` already has a staged poll (polls of a source never overlap).
+        """
+        self._check_writer()
+        if source in self._staged:
+            raise CacheError(f"{source} already has a staged poll")
+        staged = StagedPoll(
+            self._connect(check_same_thread=False), lambda: self._unstage(source, staged)
+        )
+        self._staged[source] = staged
+        return staged
+
+    def _unstage(self, source: SourceName, staged: StagedPoll) -> None:
+        if self._staged.get(source) is staged:
+            del self._staged[source]
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Database]:
@@ -420,7 +462,8 @@ class Cache:
 
         Upserts are keyed by the APIs' ids, so saving the same batch twice changes nothing.
         Group mappings and SSO conflicts are recomputed in the same transaction when the batch
-        changed anything they are computed from.
+        changed anything they are computed from. Records staged for the source (`staging`) are
+        saved with the batch's own.
         """
         poll_run = PollRun(
             source=batch.source,
@@ -430,6 +473,14 @@ class Cache:
             records=len(batch.records),
             skipped=batch.skipped,
         )
+        staged = self._staged.get(batch.source)
+        if staged is not None:
+            token = _SAVING.set(staged)
+            try:
+                with self._writing() as conn:
+                    return staged.save(conn, batch, poll_run)
+            finally:
+                _SAVING.reset(token)
         with self._writing() as conn:
             by_type = _group_by_type(batch.records)
             events = [
@@ -441,20 +492,12 @@ class Cache:
                 _save_events(conn, events)
             for record_type, records in by_type.items():
                 _upsert(conn, record_type, records)
-            _prune_snapshots(conn, batch.snapshots, by_type)
-            if batch.watermark is not None:
-                conn.execute(
-                    "INSERT INTO watermarks (source, value, complete, updated_at)"
-                    " VALUES (?, ?, ?, ?) ON CONFLICT(source) DO UPDATE SET"
-                    " value = excluded.value, complete = excluded.complete,"
-                    " updated_at = excluded.updated_at",
-                    (batch.source, batch.watermark, int(batch.complete), iso_utc(finished_at)),
-                )
-            # Imported here: the health model reads through this module (parse_time).
-            from store.health import refresh_directory_answers
-
-            refresh_directory_answers(conn)
-            return _insert_poll_run(conn, poll_run)
+            _prune_snapshots(
+                conn,
+                batch.snapshots,
+                lambda record_type: _fill_kept(conn, record_type, by_type.get(record_type, [])),
+            )
+            return _finish_batch(conn, batch, poll_run)
 
     def record_failed_poll(self, poll_run: PollRun) -> PollRun:
         """Record a poll that failed; its data (none) and the old watermark stay as they were."""
@@ -504,6 +547,179 @@ class Cache:
             return [migration.name for migration in migrations.applied(db)]
 
 
+@contextlib.contextmanager
+def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        # SQLite may already have rolled back (I/O error, disk full): keep its error.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _finish_batch(conn: sqlite3.Connection, batch: Batch, poll_run: PollRun) -> PollRun:
+    """The end of every save: watermark, derived directory answers, the poll run."""
+    if batch.watermark is not None:
+        conn.execute(
+            "INSERT INTO watermarks (source, value, complete, updated_at)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT(source) DO UPDATE SET"
+            " value = excluded.value, complete = excluded.complete,"
+            " updated_at = excluded.updated_at",
+            (batch.source, batch.watermark, int(batch.complete), iso_utc(poll_run.finished_at)),
+        )
+    # Imported here: the health model reads through this module (parse_time).
+    from store.health import refresh_directory_answers
+
+    refresh_directory_answers(conn)
+    return _insert_poll_run(conn, poll_run)
+
+
+class StagedPoll:
+    """One poll's records, staged page by page in temp tables of the connection that saves them.
+
+    Staging takes no lock on the cache and changes nothing readers see: temp tables belong to
+    this connection (their pages spill to a temp file, not memory). `Cache.save_batch` applies
+    them with the batch in one transaction; a poll that fails, or a process that dies, before
+    it leaves the cache untouched (no snapshot is pruned from half a listing). Safe to call
+    from any thread, one call at a time.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, on_close: Callable[[], object]) -> None:
+        self._conn: sqlite3.Connection | None = conn
+        self._on_close = on_close
+        self._lock = threading.Lock()
+        self._staged: dict[type[Record], str] = {}
+        """The temp table of each record type staged so far, in first-staged order."""
+        conn.execute(f"PRAGMA temp.cache_size=-{STAGING_CACHE_KIB}")
+
+    def add(self, records: Iterable[Record]) -> None:
+        """Stage records; a key staged again takes the new values and keeps its first place."""
+        with self.connection() as conn:
+            if conn.in_transaction:
+                raise CacheError("staged poll is being saved")
+            conn.execute("BEGIN")
+            try:
+                self._add(conn, records)
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        """The staging connection, held by the calling thread meanwhile."""
+        with self._lock:
+            if self._conn is None:
+                raise CacheError("staged poll is closed")
+            yield self._conn
+
+    def save(self, conn: sqlite3.Connection, batch: Batch, poll_run: PollRun) -> PollRun:
+        """The staged records and `batch` saved in `conn`'s open transaction (save_batch)."""
+        self._add(conn, batch.records)
+        records = sum(
+            conn.execute(f"SELECT count(*) FROM temp.{table}").fetchone()[0]
+            for table in self._staged.values()
+        )
+        for record_type, table in self._staged.items():
+            _apply_staged(conn, record_type, table)
+        _prune_snapshots(conn, batch.snapshots, lambda kind: self._fill_kept(conn, kind))
+        return _finish_batch(conn, batch, poll_run.model_copy(update={"records": records}))
+
+    def close(self) -> None:
+        """Drop what is staged (if not saved, nothing of it reaches the cache)."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+                self._on_close()
+
+    def _add(self, conn: sqlite3.Connection, records: Iterable[Record]) -> None:
+        for record_type, group in _group_by_type(list(records)).items():
+            _stage(conn, self._table(conn, record_type), record_type, group)
+
+    def _table(self, conn: sqlite3.Connection, record_type: type[Record]) -> str:
+        table = self._staged.get(record_type)
+        if table is None:
+            table = f"_staged_{record_type.table}"
+            columns = ", ".join([*record_type.model_fields, "_owned"])
+            keys = ", ".join(record_type.primary_key)
+            conn.execute(f"CREATE TEMP TABLE {table} ({columns}, PRIMARY KEY ({keys}))")
+            self._staged[record_type] = table
+        return table
+
+    def _fill_kept(self, conn: sqlite3.Connection, record_type: type[Record]) -> None:
+        _fill_kept(conn, record_type, ())
+        table = self._staged.get(record_type)
+        if table is None:
+            return
+        keys = record_type.primary_key
+        padded = ", ".join([*keys, *("NULL" for _ in range(3 - len(keys)))])
+        conn.execute(f"INSERT OR IGNORE INTO _kept_keys SELECT {padded} FROM temp.{table}")
+
+
+_SAVING: ContextVar[StagedPoll | None] = ContextVar("_SAVING", default=None)
+"""The staged poll `save_batch` is saving in this thread, if any (see `Cache._writing`)."""
+
+
+def _stage(
+    conn: sqlite3.Connection, table: str, record_type: type[Record], records: list[Record]
+) -> None:
+    columns = [*record_type.model_fields, "_owned"]
+    keys = record_type.primary_key
+    updates = ", ".join(f"{column} = excluded.{column}" for column in columns if column not in keys)
+    sql = (
+        f"INSERT INTO temp.{table} ({', '.join(columns)})"
+        f" VALUES ({', '.join('?' for _ in columns)})"
+        f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
+    )
+    conn.executemany(sql, (_staged_values(record_type, record) for record in records))
+
+
+def _staged_values(record_type: type[Record], record: Record) -> tuple[Any, ...]:
+    if isinstance(record, ProvisioningEvent):
+        return (*_event_values(record), "")
+    # Rows several sources describe are merged on the fields the record set (see _upsert).
+    owned = ",".join(sorted(record.model_fields_set)) if record_type.presence_flags else ""
+    return (*record.to_values(), owned)
+
+
+def _apply_staged(conn: sqlite3.Connection, record_type: type[Record], table: str) -> None:
+    """`_save_events` or `_upsert` of the staged rows of one record type, in staging order."""
+    columns = list(record_type.model_fields)
+    select = f"SELECT {', '.join(columns)} FROM temp.{table}"
+    if record_type is ProvisioningEvent:
+        after = conn.execute("SELECT coalesce(max(rowid), 0) FROM provisioning_events").fetchone()
+        # WHERE true: without it SQLite would read ON CONFLICT as a join constraint.
+        conn.execute(
+            f"INSERT INTO provisioning_events ({', '.join(columns)})"
+            f" {select} WHERE true ORDER BY rowid ON CONFLICT (id) DO NOTHING"
+        )
+        if conn.execute("SELECT changes()").fetchone()[0] > 0:
+            fold_new_events(conn, after[0])
+        return
+    owned_sets = [row[0] for row in conn.execute(f"SELECT DISTINCT _owned FROM temp.{table}")]
+    for owned_text in owned_sets:
+        owned = set(owned_text.split(",")) if record_type.presence_flags else set(columns)
+        updated = tuple(column for column in columns if column in owned)
+        conn.execute(
+            f"INSERT INTO {record_type.table} ({', '.join(columns)})"
+            f" {select} WHERE _owned = ? ORDER BY rowid {_on_conflict(record_type, updated)}",
+            (owned_text,),
+        )
+
+
+def _on_conflict(record_type: type[Record], updated: tuple[str, ...]) -> str:
+    keys = record_type.primary_key
+    updates = ", ".join(f"{column} = excluded.{column}" for column in updated if column not in keys)
+    return f"ON CONFLICT ({', '.join(keys)}) " + (
+        f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+    )
+
+
 def _group_by_type(records: Sequence[Record]) -> dict[type[Record], list[Record]]:
     by_type: dict[type[Record], list[Record]] = {}
     for record in records:
@@ -540,13 +756,9 @@ def _upsert_columns(
     updated: tuple[str, ...],
 ) -> None:
     columns = list(record_type.model_fields)
-    keys = record_type.primary_key
-    updates = ", ".join(f"{column} = excluded.{column}" for column in updated if column not in keys)
-    conflict = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
     sql = (
         f"INSERT INTO {record_type.table} ({', '.join(columns)})"
-        f" VALUES ({', '.join('?' for _ in columns)})"
-        f" ON CONFLICT ({', '.join(keys)}) {conflict}"
+        f" VALUES ({', '.join('?' for _ in columns)}) {_on_conflict(record_type, updated)}"
     )
     conn.executemany(sql, (record.to_values() for record in records))
 
@@ -582,19 +794,20 @@ def _event_values(event: ProvisioningEvent) -> tuple[Any, ...]:
 def _prune_snapshots(
     conn: sqlite3.Connection,
     snapshots: Iterable[Snapshot],
-    by_type: Mapping[type[Record], list[Record]],
+    fill_kept: Callable[[type[Record]], None],
 ) -> None:
     """Apply each snapshot of a batch: delete (or, with `clear`, unflag) what it did not bring.
 
     The keys a table's records brought back are written once per table into an indexed temp
     table, whatever the number of snapshots: Harness SCIM sends one snapshot per group, and
     rebuilding the kept keys for each (unindexed) made a 100k-user save quadratic.
+    `fill_kept(record_type)` writes them (`_fill_kept` from records, or from staged rows).
     """
     per_type: dict[type[Record], list[Snapshot]] = {}
     for snapshot in snapshots:
         per_type.setdefault(_record_type_for(snapshot.table), []).append(snapshot)
     for record_type, table_snapshots in per_type.items():
-        _fill_kept(conn, record_type, by_type.get(record_type, []))
+        fill_kept(record_type)
         for snapshot in table_snapshots:
             _prune_snapshot(conn, record_type, snapshot)
         if any(snapshot.clear for snapshot in table_snapshots):

@@ -1,0 +1,107 @@
+"""poll_source with a collector that hands its records over a page at a time."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+
+from collectors.base import SourceUnavailable, StagingCollector
+from collectors.runner import poll_source, release_memory
+from collectors.wire import collect_whole
+from store.cache import Cache
+from store.models import Batch, EntraGroup, Snapshot, SourceName
+
+T0 = datetime(2024, 5, 4, 12, 0, tzinfo=UTC)
+
+
+class PagedCollector:
+    """Lists groups in pages of one; fails after `fail_after` pages when set."""
+
+    source: SourceName = "graph.directory"
+
+    def __init__(self, *names: str, fail_after: int | None = None):
+        self.names = names
+        self.fail_after = fail_after
+        self.staged_pages = 0
+
+    async def collect(self, watermark):
+        return await collect_whole(self, watermark)
+
+    async def collect_into(self, watermark, stage):
+        for index, name in enumerate(self.names):
+            if index == self.fail_after:
+                raise SourceUnavailable("graph: connection reset")
+            await stage([EntraGroup(id=name, display_name=name.title())])
+            self.staged_pages += 1
+        return Batch(
+            source="graph.directory", snapshots=[Snapshot(table="entra_groups")], watermark="w"
+        )
+
+
+@pytest.fixture
+def cache(tmp_path):
+    with Cache.open_writer(tmp_path / "cache.db") as opened:
+        yield opened
+
+
+def group_ids(cache: Cache) -> list[str]:
+    with cache.reading() as db:
+        return [row["id"] for row in db.query("SELECT id FROM entra_groups ORDER BY id")]
+
+
+async def test_pages_are_staged_then_saved_as_one_snapshot(cache):
+    collector = PagedCollector("a", "b", "c")
+    assert isinstance(collector, StagingCollector)
+    await poll_source(collector, cache, clock=lambda: T0)
+    result = await poll_source(PagedCollector("a", "c"), cache, clock=lambda: T0)
+    assert result.poll_run.ok
+    assert result.poll_run.records == 2
+    assert group_ids(cache) == ["a", "c"]
+    assert cache.watermark("graph.directory") == "w"
+    assert not cache._staged  # the staged poll was closed
+
+
+async def test_a_listing_failing_halfway_prunes_nothing_and_saves_nothing(cache):
+    await poll_source(PagedCollector("a", "b", "c"), cache, clock=lambda: T0)
+    collector = PagedCollector("a", "d", "e", fail_after=2)
+    with pytest.raises(SourceUnavailable):
+        await poll_source(collector, cache, clock=lambda: T0)
+    assert collector.staged_pages == 2
+    assert group_ids(cache) == ["a", "b", "c"]
+    last = cache.last_poll("graph.directory")
+    assert last is not None
+    assert not last.ok
+    assert not cache._staged
+
+
+async def test_a_cancelled_staged_poll_leaves_the_cache_as_it_was(cache):
+    await poll_source(PagedCollector("a"), cache, clock=lambda: T0)
+    started = asyncio.Event()
+
+    class Hanging(PagedCollector):
+        async def collect_into(self, watermark, stage):
+            await stage([EntraGroup(id="z")])
+            started.set()
+            await asyncio.Event().wait()
+            raise AssertionError("not reached")
+
+    task = asyncio.create_task(poll_source(Hanging(), cache, clock=lambda: T0))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert group_ids(cache) == ["a"]
+    assert not cache._staged
+
+
+async def test_collect_gathers_the_pages_into_one_batch():
+    batch = await PagedCollector("a", "b", "a").collect(None)
+    assert [record.id for record in batch.records] == ["a", "b"]
+    assert batch.snapshots == [Snapshot(table="entra_groups")]
+
+
+def test_release_memory_is_harmless():
+    release_memory()
+    release_memory()
