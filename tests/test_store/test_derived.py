@@ -72,3 +72,33 @@ def test_incremental_state_equals_a_rebuild(specs, batch_size, reverse, data):
             rebuild_derived_state(conn)
             conn.close()
             assert snapshot(path) == incremental
+
+
+def test_events_saved_later_at_the_same_time_or_earlier_are_folded_in_order(tmp_path):
+    """An event at the time of the saved latest one, or older, is folded in (time, id) order."""
+    same_time = T0 + timedelta(minutes=40)
+    specs = [("e2", same_time, "failure"), ("e1", same_time, "success"), ("e0", T0, "failure")]
+    events = [
+        ProvisioningEvent(
+            id=event_id,
+            activity_at=at,
+            job_id="job",
+            cycle_id=f"c{index}",
+            action="update",
+            status=status,
+            source_id="u1",
+            source_type="User",
+        )
+        for index, (event_id, at, status) in enumerate(specs)
+    ]
+    path = tmp_path / "cache.db"
+    with Cache.open_writer(path) as cache:
+        for event in events:
+            cache.save_batch(Batch(source="graph.provisioning", records=[event]), T0, T0)
+            incremental = snapshot(path)
+            conn = sqlite3.connect(path, isolation_level=None)
+            rebuild_derived_state(conn)
+            conn.close()
+            assert snapshot(path) == incremental, event.id
+            (state,) = incremental[0]
+            assert state[5] == "e2"  # the latest event: the later id of the two at the same time
