@@ -10,7 +10,8 @@ console script `scimwatch collect --log-format json` runs against it as a user w
 default polling intervals and `backfill_days = 1` (the smallest setting: ~43,000 events on
 `large`). Once every source has logged a complete poll (the first backfill and both directory
 snapshots are saved), `/proc/<pid>/stat` (utime+stime) and `/proc/<pid>/status` (VmRSS) are
-sampled every second for `--windows` consecutive windows of `--window-seconds`. The polls that
+sampled every second for `--windows` consecutive windows of `--window-seconds`; the peak RSS
+(VmHWM) is read after the first polls and again at the end. The polls that
 fall inside a window (provisioning and jobs every 2 min, Harness every 5) are counted, not
 excluded: they are part of leaving it running.
 """
@@ -220,11 +221,12 @@ def measure(args: argparse.Namespace, work: Path) -> list[str]:
             windows = [
                 idle_window(process.pid, log, args.window_seconds) for _ in range(args.windows)
             ]
+            peak_mb = memory_mb(process.pid)["VmHWM"]
         finally:
             status = stop(process)
     if status != 0:
         raise RuntimeError(f"collect exited {status} on SIGTERM: {log.path.read_text()[-3000:]}")
-    return rows(args, first_polls, cpu_first, after_first, windows)
+    return rows(args, first_polls, cpu_first, after_first, windows, peak_mb)
 
 
 def rows(
@@ -233,6 +235,7 @@ def rows(
     cpu_first: float,
     after_first: dict[str, float],
     windows: list[Window],
+    peak_mb: float,
 ) -> list[str]:
     """Markdown table rows of the run."""
     users = f" with {args.users:,} users" if args.scenario == "large" else ""
@@ -255,7 +258,8 @@ def rows(
         f"{total_cpu:.2f}%; polls in window {polls}; 1-s samples: median "
         f"{statistics.median(seconds):.2f}%, {quiet:.0f}% of them under 1% |",
         f"| {label}: RSS while idle, sampled every 1 s | < 150 MB | "
-        f"median {statistics.median(rss):.0f} MB ({min(rss):.0f}-{max(rss):.0f}) |",
+        f"median {statistics.median(rss):.0f} MB ({min(rss):.0f}-{max(rss):.0f}); peak RSS of "
+        f"the whole run (VmHWM, first polls included) {peak_mb:.0f} MB |",
     ]
 
 

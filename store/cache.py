@@ -593,6 +593,8 @@ class StagedPoll:
         self._lock = threading.Lock()
         self._staged: dict[type[Record], str] = {}
         """The temp table of each record type staged so far, in first-staged order."""
+        # On disk even where SQLite was built to keep temp tables in memory by default.
+        conn.execute("PRAGMA temp_store=FILE")
         conn.execute(f"PRAGMA temp.cache_size=-{STAGING_CACHE_KIB}")
 
     def add(self, records: Iterable[Record]) -> None:
