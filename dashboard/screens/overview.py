@@ -14,6 +14,7 @@ from textual.worker import get_current_worker
 
 from dashboard.screens.base import ScimwatchScreen
 from dashboard.timefmt import ago, clock, span
+from dashboard.widgets.fast_table import FastTable
 from dashboard.widgets.safe_text import clean
 from dashboard.widgets.tile import Tile
 from store.health import overview
@@ -137,7 +138,7 @@ class OverviewScreen(ScimwatchScreen):
             yield Tile("failed last cycle", "cycles", id="tile-cycle")
             yield Tile("group problems", "groups", id="tile-groups")
             yield Tile("SSO conflicts", "sso", id="tile-sso")
-        yield DataTable(id="freshness", cursor_type="row", zebra_stripes=True)
+        yield FastTable(id="freshness", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
         """Columns of the freshness table; focus the first number."""

@@ -17,9 +17,9 @@ from rich.text import Text
 from sqlite_utils import Database
 from textual import work
 from textual.message import Message
-from textual.widgets import DataTable
 from textual.worker import get_current_worker
 
+from dashboard.widgets.fast_table import FastTable
 from dashboard.widgets.safe_text import safe_text
 from store.cache import Cache
 
@@ -94,7 +94,7 @@ class PageState:
     last_position: Position | None = None
 
 
-class PagedTable(DataTable[Text]):
+class PagedTable(FastTable):
     """A page of a keyset-paged query, refreshed by key."""
 
     class Loaded(Message):

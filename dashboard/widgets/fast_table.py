@@ -1,0 +1,132 @@
+"""FastTable: Textual's DataTable, drawing one-line text cells without Rich's layout pipeline.
+
+Textual's DataTable draws every cell through Rich's general renderer (`Styled(Padding(cell))`
+rendered by `Console.render_lines`: wrapping, measuring and cropping machinery for any
+renderable), ~0.3 ms a cell here. A screen shows 300-500 cells, and the cell cache is keyed by
+the table's update count and focus state, so every switch back to a screen draws them all
+again: this was most of a screen switch on a large cache (bench/README.md, figure 6).
+
+Our cells are one line of Rich `Text` in rows of height 1, so `FastTable` draws them directly:
+the text cropped or padded to the column (`Text.truncate`, `pad_left`/`pad_right`, wide
+characters included), the cell padding around it, and the same styles Textual would apply
+(base, component and post styles, and the row/column meta that mouse clicks read). The header
+row is drawn the same way. Anything else (row labels, other renderables, multi-line or tabbed
+text, rows taller than one line) goes through Textual's own `_render_cell`. `tests/test_dashboard/test_fast_table.py`
+compares both paths cell by cell, so a Textual or Rich change that makes them differ fails
+there. Relies on DataTable internals of Textual 8.2 (pinned in pyproject.toml).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Span, Text
+from textual.widgets import DataTable
+
+
+def text_line(
+    console: Console,
+    text: Text,
+    width: int,
+    padding: int,
+    pre_style: Style,
+    post_style: Style | None,
+) -> list[Segment] | None:
+    """One-line `text` drawn in a cell `width` wide, or None when only Rich can draw it."""
+    inner = width - 2 * padding
+    plain = text.plain
+    if inner <= 0 or "\n" in plain or "\t" in plain:
+        return None
+    line = text.copy()
+    line.end = ""
+    overflow = text.overflow or "fold"
+    justify = text.justify or "default"
+    if justify == "full":
+        return None
+    if justify == "left":
+        line.truncate(inner, overflow=overflow, pad=True)
+    elif justify in ("right", "center"):
+        line.rstrip()
+        line.truncate(inner, overflow=overflow)
+        gap = inner - line.cell_len
+        line.pad_left(gap if justify == "right" else gap // 2)
+        line.pad_right(inner - line.cell_len)
+    else:  # "default": Rich pads the line afterwards, unstyled
+        line.truncate(inner, overflow=overflow)
+    tail = inner - line.cell_len
+    if line.style:  # as Rich's `Text.join` does: the base style is the lowest span
+        line.spans.insert(0, Span(0, len(line), line.style))
+        line.style = ""
+    segments: list[Segment] = []
+    if padding:
+        segments.append(Segment(" " * padding, Style()))
+    segments.extend(line.render(console, ""))
+    if padding + tail:
+        segments.append(Segment(" " * (padding + tail), Style()))
+    return list(Segment.apply_style(segments, pre_style, post_style))
+
+
+class FastTable(DataTable[Any]):
+    """A DataTable whose one-line text cells skip Rich's general renderer (see module doc)."""
+
+    def _render_cell(
+        self,
+        row_index: int,
+        column_index: int,
+        base_style: Style,
+        width: int,
+        cursor: bool = False,
+        hover: bool = False,
+    ) -> list[list[Segment]]:
+        is_header = row_index == -1
+        if column_index < 0 or row_index < -1:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        row_key = self._header_row_key if is_header else self._row_locations.get_key(row_index)
+        column_key = self._column_locations.get_key(column_index)
+        if row_key is None or column_key is None:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        cache_key = (
+            row_key,
+            column_key,
+            base_style,
+            cursor,
+            hover,
+            self._show_hover_cursor,
+            self._update_count,
+            self._pseudo_class_state,
+        )
+        cached = self._cell_render_cache.get(cache_key)
+        if cached is not None:
+            return cached
+        height = self.header_height if is_header else self.rows[row_key].height
+        cell = self._get_row_renderables(row_index).cells[column_index]
+        if height != 1 or not isinstance(cell, Text):
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        component_style, post_style = self._get_styles_to_render_cell(
+            is_header,
+            False,
+            not is_header and (row_index < self.fixed_rows or column_index < self.fixed_columns),
+            hover,
+            cursor,
+            self.show_cursor,
+            self._show_hover_cursor,
+            self.cursor_foreground_priority == "css",
+            self.cursor_background_priority == "css",
+        )
+        pre_style = base_style + Style.from_meta({"row": row_index, "column": column_index})
+        line = text_line(
+            self.app.console,
+            cell,
+            width,
+            self.cell_padding,
+            pre_style + component_style,
+            post_style,
+        )
+        if line is None:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        lines = [line]
+        self._cell_render_cache[cache_key] = lines
+        return lines

@@ -1,0 +1,123 @@
+"""FastTable draws one-line text cells and headers exactly as Textual's DataTable does."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.widgets import DataTable
+
+from dashboard.widgets.fast_table import FastTable
+from dashboard.widgets.safe_text import safe_text
+
+WIDTHS = (None, 1, 3, 8, 12)
+"""Column widths: auto, and fixed ones narrower and wider than the cells."""
+
+LABELS = ("Name", "when (UTC)", "名前", "a very long column label", "#")
+
+
+def styled() -> Text:
+    text = Text("error: SystemForHarness", style="bold")
+    text.stylize("red", 0, 5)
+    text.stylize("underline", 3, 12)
+    return text
+
+
+CELLS: tuple[Text, ...] = (
+    Text(""),
+    Text("a"),
+    Text("plain ascii value"),
+    Text("12345", justify="right"),
+    Text("7", justify="right"),
+    Text("centred", justify="center"),
+    Text("trailing   ", justify="right"),
+    Text("ellipsis for a long value", overflow="ellipsis"),
+    Text("ends with space "),
+    Text("styled base", style="italic green"),
+    styled(),
+    Text("名前グループ名前", style="cyan"),  # wide: a cut can fall inside a character
+    Text("e\u0301mile 👩\u200d💻 team"),
+    Text("x" * 40, justify="right", overflow="ellipsis"),
+    safe_text("[@click=app.quit]\x1b]0;title\x07[/]\u202eevil"),
+    Text("ok", style="reverse"),
+)
+
+
+def cell_pixels(lines: list[list[Segment]]) -> list[list[tuple[str, Style | None]]]:
+    """Each line as (character, style) pairs: what the terminal gets, whatever the split."""
+    return [[(char, segment.style) for segment in line for char in segment.text] for line in lines]
+
+
+class TablesApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield FastTable(id="fast", zebra_stripes=True, cursor_type="row")
+
+
+async def test_every_cell_matches_textual_rendering(monkeypatch: pytest.MonkeyPatch) -> None:
+    textual_render_cell = DataTable._render_cell
+    fallbacks: list[int] = []
+
+    def counted(table: DataTable[object], row: int, *args: object) -> object:
+        fallbacks.append(row)
+        return textual_render_cell(table, row, *args)  # type: ignore[arg-type]
+
+    app = TablesApp()
+    async with app.run_test(size=(150, 30)) as pilot:
+        table = app.query_one(FastTable)
+        for index, width in enumerate(WIDTHS):
+            table.add_column(LABELS[index], width=width, key=f"c{index}")
+        for row, cell in enumerate(CELLS):
+            table.add_row(*([cell] * len(WIDTHS)), key=f"r{row}")
+        await pilot.pause()
+        checked = 0
+        base_styles = (Style(), Style(color="white", bgcolor="blue"), Style(bold=True))
+        for row, column, base, cursor, hover in itertools.product(
+            range(-1, len(CELLS)), range(len(WIDTHS)), base_styles, (False, True), (False, True)
+        ):
+            width = table.ordered_columns[column].get_render_width(table)
+            table._cell_render_cache.clear()
+            with monkeypatch.context() as patch:
+                patch.setattr(DataTable, "_render_cell", counted)
+                fast = table._render_cell(row, column, base, width, cursor, hover)
+            table._cell_render_cache.clear()
+            textual = textual_render_cell(table, row, column, base, width, cursor, hover)
+            assert cell_pixels(fast) == cell_pixels(textual), (row, column, width, cursor, hover)
+            assert sum(segment.cell_length for segment in fast[0]) == width
+            checked += 1
+        assert checked == (len(CELLS) + 1) * len(WIDTHS) * 12
+        assert fallbacks == [], "one-line text cells and headers take the fast path"
+
+
+async def test_cells_rich_cannot_skip_fall_back() -> None:
+    """Multi-line or tabbed text and non-Text renderables are drawn by Textual itself."""
+    app = TablesApp()
+    async with app.run_test(size=(80, 10)) as pilot:
+        table = app.query_one(FastTable)
+        table.add_column("a", key="a", width=10)
+        table.add_row(Text("tab\there"), key="tab")
+        table.add_row(Text("two\nlines"), key="lines")
+        await pilot.pause()
+        for row in range(2):
+            table._cell_render_cache.clear()
+            fast = table._render_cell(row, 0, Style(), 12)
+            table._cell_render_cache.clear()
+            textual = DataTable._render_cell(table, row, 0, Style(), 12)
+            assert cell_pixels(fast) == cell_pixels(textual)
+
+
+async def test_a_click_on_a_fast_cell_selects_its_row() -> None:
+    """The row/column meta that mouse clicks read is on the fast path's segments."""
+    app = TablesApp()
+    async with app.run_test(size=(80, 10)) as pilot:
+        table = app.query_one(FastTable)
+        table.add_column("name", key="name", width=20)
+        for row in range(5):
+            table.add_row(Text(f"user {row}"), key=f"r{row}")
+        await pilot.pause()
+        await pilot.click(FastTable, offset=(3, 4))  # header is line 0: line 4 is row 3
+        await pilot.pause()
+        assert table.cursor_row == 3
