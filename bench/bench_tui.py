@@ -57,7 +57,7 @@ def peak_rss_mb() -> float:
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
-async def headless_child(cache_path: str, started: float) -> dict[str, Any]:
+async def headless_child(cache_path: str, started: float, prebuild: bool) -> dict[str, Any]:
     """First paint, RSS, screen switches and filter keystrokes in this (fresh) process.
 
     A key is posted to the app as the terminal driver posts it, and the figure runs to the
@@ -71,10 +71,18 @@ async def headless_child(cache_path: str, started: float) -> dict[str, Any]:
     from store.cache import Cache
 
     cache = Cache.open_reader(Path(cache_path))
-    app = make_app(cache, [], source_intervals(PollingSettings()), read_only=True, writer="bench")
+    app = make_app(
+        cache,
+        [],
+        source_intervals(PollingSettings()),
+        read_only=True,
+        writer="bench",
+        prebuild_screens=prebuild,
+    )
     from textual import events
     from textual.events import ScreenResume
 
+    from dashboard.widgets.nav_bar import SCREENS
     from dashboard.widgets.paged_table import PagedTable
 
     painted = asyncio.Event()
@@ -118,13 +126,13 @@ async def headless_child(cache_path: str, started: float) -> dict[str, Any]:
         result["paint"] = time.perf_counter() - started
         result["paint_cpu"] = time.process_time()  # the whole process, interpreter start included
         result["rss_mb"] = peak_rss_mb()
-        await app.workers.wait_for_complete()
+        await app.workers.wait_for_complete()  # with `prebuild`, the other screens are built
         await pilot.pause()
         for visit in ("first", "return"):
-            for key in "234567":
-                table = visit == "first" and key != "7"
+            for key, (mode, _title) in zip("234567", SCREENS[1:], strict=True):
+                built = mode in app._screen_stacks or mode == "user"  # the lookup reads nothing
                 result[visit].append(
-                    await key_to_frame(key, PagedTable.Loaded if table else ScreenResume)
+                    await key_to_frame(key, ScreenResume if built else PagedTable.Loaded)
                 )
                 if key == "7":
                     await pilot.press("escape")  # the lookup box has the keyboard until esc
@@ -327,7 +335,8 @@ def main() -> None:
         with closing(sqlite3.connect(cache)) as db:  # as a cache left idle: WAL checkpointed
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         label = f"{args.events:,} events + {args.users:,} users" if not args.cache else "cache"
-        runs = [run_child("headless", str(cache)) for _ in range(args.runs)]
+        runs = [run_child("headless", str(cache), "prebuild") for _ in range(args.runs)]
+        cold = [run_child("headless", str(cache), "no-prebuild") for _ in range(args.runs)]
         paint = [run["paint"] for run in runs]
         paint_cpu = [run["paint_cpu"] for run in runs]
         print(f"| TUI first paint, headless, {label} | {spread(paint)}; CPU {spread(paint_cpu)} |")
@@ -335,8 +344,11 @@ def main() -> None:
         first = [value for run in runs for value in run["first"]]
         again = [value for run in runs for value in run["return"]]
         keys = [value for run in runs for value in run["keystroke"]]
-        print(f"| screen switch, first visit (keys 2-7) | {spread(first)}, p90 "
-              f"{statistics.quantiles(first, n=10)[-1] * 1000:,.0f} ms |")  # fmt: skip
+        unbuilt = [value for run in cold for value in run["first"]]
+        print(f"| screen switch, first visit (keys 2-7), screens built ahead | {spread(first)}, "
+              f"p90 {statistics.quantiles(first, n=10)[-1] * 1000:,.0f} ms |")  # fmt: skip
+        print(f"| screen switch, first visit, screen not built yet | {spread(unbuilt)}, p90 "
+              f"{statistics.quantiles(unbuilt, n=10)[-1] * 1000:,.0f} ms |")  # fmt: skip
         print(f"| screen switch, return visit | {spread(again)} |")
         print(f"| filter keystroke -> rows shown, Events, {FILTER_TEXT!r} | {spread(keys)}, p90 "
               f"{statistics.quantiles(keys, n=10)[-1] * 1000:,.0f} ms |")  # fmt: skip
@@ -364,7 +376,7 @@ def main() -> None:
 def child_main(argv: list[str]) -> None:
     started, kind, *rest = argv
     if kind == "headless":
-        result = asyncio.run(headless_child(rest[0], float(started)))
+        result = asyncio.run(headless_child(rest[0], float(started), rest[1] == "prebuild"))
     else:
         result = asyncio.run(backfill_child(rest[0], rest[1], float(rest[2])))
     print(json.dumps(result))

@@ -9,11 +9,12 @@ again: this was most of a screen switch on a large cache (bench/README.md, figur
 Our cells are one line of Rich `Text` in rows of height 1, so `FastTable` draws them directly:
 the text cropped or padded to the column (`Text.truncate`, `pad_left`/`pad_right`, wide
 characters included), the cell padding around it, and the same styles Textual would apply
-(base, component and post styles, and the row/column meta that mouse clicks read). The header
-row is drawn the same way. Anything else (row labels, other renderables, multi-line or tabbed
-text, rows taller than one line) goes through Textual's own `_render_cell`. `tests/test_dashboard/test_fast_table.py`
-compares both paths cell by cell, so a Textual or Rich change that makes them differ fails
-there. Relies on DataTable internals of Textual 8.2 (pinned in pyproject.toml).
+(base, component and post styles, and the row/column meta that mouse clicks read). The
+header row is drawn the same way. Anything else (row labels, other renderables, multi-line or
+tabbed text, rows taller than one line) goes through Textual's own `_render_cell`.
+`tests/test_dashboard/test_fast_table.py` compares both paths cell by cell, so a Textual or
+Rich change that makes them differ fails there. Relies on DataTable internals of Textual 8.2
+(pinned in pyproject.toml).
 """
 
 from __future__ import annotations
