@@ -261,7 +261,9 @@ def recent_events(
     """The provisioning log newest first, keyset-paged, optionally filtered.
 
     `text` matches identity names and ids, error codes and cycle ids as a plain substring
-    (a bound parameter: never SQL).
+    (a bound parameter: never SQL): among the newest events first (`_newest_matching`), then,
+    when they hold less than a page of matches, through the objects and cycles that match
+    (`_text_condition`).
     """
     conditions: list[str] = []
     params: list[Any] = []
@@ -272,6 +274,9 @@ def recent_events(
         conditions.append("status = ?")
         params.append(status)
     if text:
+        found = _newest_matching(db, conditions, params, text, limit)
+        if found is not None:
+            return [_event_from_row(row) for row in found]
         condition, text_params = _text_condition(db, text)
         conditions.append(condition)
         params += text_params
@@ -282,6 +287,48 @@ def recent_events(
         [*params, limit],
     )
     return [_event_from_row(row) for row in rows]
+
+
+_TEXT_WINDOW = 2000
+"""Newest events a text filter reads in time order before it looks the text up by object."""
+
+_OWN_COLUMNS = ("source_name", "source_id", "target_id", "error_code", "cycle_id")
+"""The event columns a text filter matches."""
+
+
+def _like(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere, literally (backslash is the escape)."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _own_match(text: str) -> tuple[str, list[Any]]:
+    """Events whose own columns contain `text`."""
+    own = " OR ".join(f"{column} LIKE ? ESCAPE '\\'" for column in _OWN_COLUMNS)
+    return f"({own})", [_like(text)] * len(_OWN_COLUMNS)
+
+
+def _newest_matching(
+    db: Database, conditions: list[str], params: list[Any], text: str, limit: int
+) -> list[dict[str, Any]] | None:
+    """The newest `limit` events matching `text`, if the newest `_TEXT_WINDOW` hold them.
+
+    A vague text (one letter, a domain) matches most events: reading the newest events in
+    time order finds a page of them within a few hundred rows (~3 ms at 1M events), where
+    looking it up by object fetches thousands of events to sort (~100 ms). The window is
+    read in order and matched as it is read, so the first `limit` matches are the newest;
+    when the window holds fewer, None: the caller looks the text up by object instead.
+    """
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    own, own_params = _own_match(text)
+    rows = _rows(
+        db,
+        "SELECT * FROM provisioning_events WHERE rowid IN ("
+        f" SELECT rid FROM (SELECT rowid AS rid, {', '.join(_OWN_COLUMNS)}"
+        f"  FROM provisioning_events {where} ORDER BY activity_at DESC, id DESC LIMIT ?)"
+        f" WHERE {own} LIMIT ?) ORDER BY activity_at DESC, id DESC",
+        [*params, _TEXT_WINDOW, *own_params, limit],
+    )
+    return rows if len(rows) >= limit else None
 
 
 _TEXT_MATCHES = 500
@@ -297,7 +344,7 @@ def _text_condition(db: Database, text: str) -> tuple[str, list[Any]]:
     error code: an event carrying only a former name, or an error code its object no longer
     has, is not (use the status filter for failures).
     """
-    like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    like = _like(text)
     object_ids = [
         row[0]
         for row in db.execute(
@@ -328,11 +375,8 @@ def _text_condition(db: Database, text: str) -> tuple[str, list[Any]]:
     if not candidates:
         return "0", []
     # The candidates then match on their own columns, as the plain substring scan did.
-    own = " OR ".join(
-        f"{column} LIKE ? ESCAPE '\\'"
-        for column in ("source_name", "source_id", "target_id", "error_code", "cycle_id")
-    )
-    return f"rowid IN ({' UNION ALL '.join(candidates)}) AND ({own})", [*params, *[like] * 5]
+    own, own_params = _own_match(text)
+    return f"rowid IN ({' UNION ALL '.join(candidates)}) AND {own}", [*params, *own_params]
 
 
 def event_by_id(db: Database, event_id: str) -> ProvisioningEvent | None:

@@ -11,21 +11,25 @@ the text cropped or padded to the column (`Text.truncate`, `pad_left`/`pad_right
 characters included), the cell padding around it, and the same styles Textual would apply
 (base, component and post styles, and the row/column meta that mouse clicks read). The
 header row is drawn the same way. Anything else (row labels, other renderables, multi-line or
-tabbed text, rows taller than one line) goes through Textual's own `_render_cell`.
-`tests/test_dashboard/test_fast_table.py` compares both paths cell by cell, so a Textual or
-Rich change that makes them differ fails there. Relies on DataTable internals of Textual 8.2
-(pinned in pyproject.toml).
+tabbed text, rows taller than one line) goes through Textual's own `_render_cell`. New rows
+are measured the same way: a one-line Text is as wide as its cell length.
+`tests/test_dashboard/test_fast_table.py` compares both paths cell by cell and width by
+width, so a Textual or Rich change that makes them differ fails there. Relies on DataTable
+internals of Textual 8.2 (pinned in pyproject.toml).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from rich.console import Console
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Span, Text
+from textual.render import measure
 from textual.widgets import DataTable
+from textual.widgets.data_table import RowKey
 
 
 def text_line(
@@ -72,6 +76,41 @@ def text_line(
 
 class FastTable(DataTable[Any]):
     """A DataTable whose one-line text cells skip Rich's general renderer (see module doc)."""
+
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        """Widen the columns for `new_rows`, measuring one-line text by its cell length.
+
+        Textual measures every cell of every new row with Rich's `measure` (splitting the
+        text into lines and words), ~20-50 ms for a page of 200 rows. A one-line Text's width
+        is its cell length, which is what that measurement returns for it. Rows with labels
+        or automatic heights go to Textual's own method.
+        """
+        new_rows = list(new_rows)
+        found: list[int] = []
+        for row_key in new_rows:
+            row_index = self._row_locations.get(row_key)
+            row = self.rows.get(row_key)
+            if row_index is None or row is None:
+                continue  # removed before the table was idle
+            if row.label is not None or row.auto_height:
+                super()._update_dimensions(new_rows)
+                return
+            found.append(row_index)
+        columns = self.ordered_columns
+        widths = [column.content_width for column in columns]
+        console = self.app.console
+        for row_index in found:
+            cells = self._get_row_renderables(row_index).cells
+            for index, cell in enumerate(cells[: len(widths)]):
+                if isinstance(cell, Text) and "\n" not in cell.plain and "\t" not in cell.plain:
+                    width = cell.cell_len
+                else:
+                    width = measure(console, cell, 1)
+                if width > widths[index]:
+                    widths[index] = width
+        for column, width in zip(columns, widths, strict=True):
+            column.content_width = width
+        super()._update_dimensions([])  # the virtual size, from the widths
 
     def _render_cell(
         self,

@@ -121,3 +121,27 @@ async def test_a_click_on_a_fast_cell_selects_its_row() -> None:
         await pilot.click(FastTable, offset=(3, 4))  # header is line 0: line 4 is row 3
         await pilot.pause()
         assert table.cursor_row == 3
+
+
+class BothTablesApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield FastTable(id="fast")
+        yield DataTable(id="textual")
+
+
+async def test_column_widths_match_textual_measuring() -> None:
+    app = BothTablesApp()
+    async with app.run_test(size=(150, 30)) as pilot:
+        tables = (app.query_one("#fast", DataTable), app.query_one("#textual", DataTable))
+        for table in tables:
+            for index, width in enumerate(WIDTHS):
+                table.add_column(LABELS[index], width=width, key=f"c{index}")
+            for row, cell in enumerate((*CELLS, Text("tab\tstop"), Text("two\nlines"))):
+                table.add_row(*([cell] * len(WIDTHS)), key=f"r{row}")
+        await pilot.pause()
+        fast, textual = tables
+        assert [c.content_width for c in fast.ordered_columns] == [
+            c.content_width for c in textual.ordered_columns
+        ]
+        assert fast.virtual_size == textual.virtual_size
+        assert fast.ordered_columns[0].content_width == 40  # the widest cell, "x" * 40

@@ -488,3 +488,56 @@ def test_answers_built_without_validation_equal_validated_ones(tenant):
     (pending,) = read(tenant, health.pending_retries, NOW)
     assert type(pending).model_validate(pending.model_dump()) == pending
     assert pending.model_fields_set == set(type(pending).model_fields)
+
+
+def _brute_force_matches(tenant: Tenant, text: str, status: str | None = None) -> list[str]:
+    """Every event whose own columns contain `text` (ASCII case folded, as LIKE), newest first."""
+    with tenant.cache.reading() as db:
+        rows = db.execute(
+            "SELECT id, activity_at, status, source_name, source_id, target_id, error_code,"
+            " cycle_id FROM provisioning_events"
+        ).fetchall()
+    folded = text.lower()
+    found = [
+        row
+        for row in rows
+        if any(folded in str(value).lower() for value in row[3:])
+        and (status is None or row[2] == status)
+    ]
+    return [row[0] for row in sorted(found, key=lambda row: (row[1], row[0]), reverse=True)]
+
+
+def test_a_vague_text_filter_reads_the_newest_events_in_order(
+    tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+):
+    """A text most events match is answered from the newest events read in time order (the
+    window), and gives exactly the newest matches; a rarer one is looked up by object."""
+    monkeypatch.setattr(health, "_TEXT_WINDOW", 12)
+    for index in range(40):
+        status = "failure" if index % 3 == 0 else "success"
+        error = "E_VAGUE" if status == "failure" else ""
+        name = f"user{index}@contoso.example" if index % 4 else f"Bot {index}"
+        tenant.event(
+            f"obj-{index % 7}", cycle=f"c{index // 10}", minutes_ago=100 - index, name=name,
+            status=status, error_code=error,
+        )  # fmt: skip
+    looked_up: list[str] = []
+    original = health._text_condition
+
+    def spy(db, text):
+        looked_up.append(text)
+        return original(db, text)
+
+    monkeypatch.setattr(health, "_text_condition", spy)
+    cases: list[tuple[str, int, str | None]] = [
+        ("user", 5, None),
+        ("CONTOSO", 8, None),
+        ("e_vague", 3, "failure"),
+    ]
+    for text, limit, wanted in cases:
+        got = [e.id for e in read(tenant, health.recent_events, limit, None, wanted, text)]
+        assert got == _brute_force_matches(tenant, text, wanted)[:limit], text
+    assert looked_up == [], "a page of matches within the window needs no object lookup"
+    rare = [e.id for e in read(tenant, health.recent_events, 5, None, None, "user34@")]
+    assert rare == _brute_force_matches(tenant, "user34@")[:5]
+    assert looked_up == ["user34@"]
