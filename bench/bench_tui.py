@@ -85,13 +85,10 @@ async def headless_child(cache_path: str, started: float, prebuild: bool) -> dic
     from dashboard.widgets.nav_bar import SCREENS
     from dashboard.widgets.paged_table import PagedTable
 
-    painted = asyncio.Event()
     framed = asyncio.Event()
-    state: dict[str, Any] = {"want": None, "ready": False, "text": ""}
+    state: dict[str, Any] = {"want": OverviewScreen.Read, "ready": False, "text": ""}
 
     def hook(message: object) -> None:
-        if isinstance(message, OverviewScreen.Read):
-            painted.set()
         want = state["want"]
         if want is None or not isinstance(message, want):
             return
@@ -121,8 +118,7 @@ async def headless_child(cache_path: str, started: float, prebuild: bool) -> dic
             await pilot.pause()
             return elapsed
 
-        await painted.wait()
-        await pilot.pause()
+        await framed.wait()  # the first frame after the overview's read
         result["paint"] = time.perf_counter() - started
         result["paint_cpu"] = time.process_time()  # the whole process, interpreter start included
         result["rss_mb"] = peak_rss_mb()

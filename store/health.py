@@ -281,11 +281,15 @@ def recent_events(
         conditions.append(condition)
         params += text_params
     where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-    rows = _rows(
-        db,
-        f"SELECT * FROM provisioning_events {where} ORDER BY activity_at DESC, id DESC LIMIT ?",
-        [*params, limit],
-    )
+    order = "ORDER BY activity_at DESC, id DESC"
+    if text:  # thousands of candidates are sorted: by their keys, not their whole rows
+        sql = (
+            f"SELECT * FROM provisioning_events WHERE rowid IN (SELECT rowid FROM"
+            f" provisioning_events {where} {order} LIMIT ?) {order}"
+        )
+    else:
+        sql = f"SELECT * FROM provisioning_events {where} {order} LIMIT ?"
+    rows = _rows(db, sql, [*params, limit])
     return [_event_from_row(row) for row in rows]
 
 
