@@ -93,14 +93,16 @@ def _check_source(collector: Collector, batch: Batch) -> None:
         raise RuntimeError(f"{collector.source} returned a batch for {batch.source}")
 
 
-def release_memory() -> None:
+def release_memory(*, collect_cycles: bool = False) -> None:
     """Give the heap a poll left free back to the system (glibc; elsewhere nothing to do).
 
     A poll's pages, records and SQLite page cache are freed when it ends, but glibc keeps the
     freed memory of its per-thread arenas mapped: `collect` idled at ~2x its working set.
+    `collect_cycles` first frees the poll's cyclic garbage with a full collection, which holds
+    the GIL for tens of ms: for the headless loop, not under a UI.
     """
-    # Cycles left by the poll go first, or their memory stays held until a full collection.
-    gc.collect()
+    if collect_cycles:
+        gc.collect()
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
