@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 from datetime import UTC, datetime
 
 import pytest
@@ -105,3 +106,32 @@ async def test_collect_gathers_the_pages_into_one_batch():
 def test_release_memory_is_harmless():
     release_memory()
     release_memory()
+
+
+async def test_the_collect_loop_frees_cycles_and_trims_after_every_poll(
+    tmp_path, monkeypatch, cache
+):
+    from collectors import headless
+    from collectors.config import PollingConfig
+
+    class FailingNg(PagedCollector):
+        source: SourceName = "harness.ng"
+
+    calls: list[bool] = []
+    monkeypatch.setattr(
+        headless, "release_memory", lambda *, collect_cycles=False: calls.append(collect_cycles)
+    )
+    logger = headless.make_logger("json", io.StringIO())
+    status = await headless.run_collect(
+        [PagedCollector("a"), FailingNg("b", fail_after=0)],
+        cache,
+        PollingConfig(),
+        True,
+        logger,
+        handle_signals=False,
+    )
+    assert status == 1
+    assert calls == [True, True]  # after the saved poll and after the failed one
+    last = cache.last_poll("harness.ng")
+    assert last is not None
+    assert last.error_kind == "unavailable"
