@@ -9,7 +9,6 @@ import subprocess
 import sys
 import textwrap
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlite_utils import Database
@@ -26,6 +25,7 @@ from store.models import (
     Snapshot,
 )
 from store.schema import migrations
+from tests.test_store.helpers import rows
 
 T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 
@@ -51,25 +51,6 @@ def events_batch(*ids: str, watermark: str | None = None) -> Batch:
         records=[event(event_id, index) for index, event_id in enumerate(ids)],
         watermark=watermark,
     )
-
-
-@pytest.fixture
-def cache_path(tmp_path: Path) -> Path:
-    return tmp_path / "data" / "cache.db"
-
-
-@pytest.fixture
-def cache(cache_path: Path):
-    with Cache.open_writer(cache_path) as opened:
-        yield opened
-
-
-def rows(path: Path, sql: str) -> list[tuple[object, ...]]:
-    conn = sqlite3.connect(path)
-    try:
-        return list(conn.execute(sql))
-    finally:
-        conn.close()
 
 
 def test_saving_same_batch_twice_keeps_one_row_per_event(cache, cache_path):

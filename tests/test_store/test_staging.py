@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -18,6 +16,7 @@ from store.models import (
     Record,
     Snapshot,
 )
+from tests.test_store.helpers import rows
 
 T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 SCIM_USERS = Snapshot(table="harness_users", where={"in_scim": 1}, clear="in_scim")
@@ -34,25 +33,6 @@ def event(event_id: str, minute: int = 0, status: str = "success") -> Provisioni
         status=status,
         detail=b"\x00detail",
     )
-
-
-@pytest.fixture
-def cache_path(tmp_path: Path) -> Path:
-    return tmp_path / "cache.db"
-
-
-@pytest.fixture
-def cache(cache_path: Path):
-    with Cache.open_writer(cache_path) as opened:
-        yield opened
-
-
-def rows(path: Path, sql: str) -> list[tuple[object, ...]]:
-    conn = sqlite3.connect(path)
-    try:
-        return list(conn.execute(sql))
-    finally:
-        conn.close()
 
 
 def save(cache: Cache, batch: Batch, *, staged: bool) -> int:
