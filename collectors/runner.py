@@ -46,12 +46,24 @@ async def poll_source(
         CollectorError: the source failed; a failed PollRun was recorded first.
     """
     started_at = clock()
+    # A staging collector hands its records over page by page, into temp tables of the
+    # connection that saves them with the batch (a listing cut short prunes nothing).
+    staging = collector if isinstance(collector, StagingCollector) else None
+    staged = (
+        await asyncio.to_thread(cache.staging, collector.source) if staging is not None else None
+    )
     try:
-        if isinstance(collector, StagingCollector):
-            return await _poll_staged(collector, cache, clock, started_at)
         try:
             watermark = await asyncio.to_thread(cache.watermark, collector.source)
-            batch = await collector.collect(watermark)
+            if staging is None or staged is None:
+                batch = await collector.collect(watermark)
+            else:
+                stage_into = staged
+
+                async def stage(records: Sequence[Record]) -> None:
+                    await asyncio.to_thread(stage_into.add, records)
+
+                batch = await staging.collect_into(watermark, stage)
         except CollectorError as error:
             await _record_failure(cache, collector, started_at, clock(), error, error.kind)
             raise
@@ -61,31 +73,11 @@ async def poll_source(
         poll_run = await asyncio.to_thread(cache.save_batch, batch, started_at, clock())
         return PollResult(poll_run=poll_run, complete=batch.complete)
     finally:
+        # Shielded: a cancelled poll still drops its staged rows (after any save in flight)
+        # and gives back the memory it freed.
+        if staged is not None:
+            await asyncio.shield(asyncio.to_thread(staged.close))
         await asyncio.shield(asyncio.to_thread(release_memory))
-
-
-async def _poll_staged(
-    collector: StagingCollector, cache: Cache, clock: Callable[[], datetime], started_at: datetime
-) -> PollResult:
-    """`poll_source` with the records staged in the cache page by page, saved with the batch."""
-    staged = await asyncio.to_thread(cache.staging, collector.source)
-    try:
-        try:
-            watermark = await asyncio.to_thread(cache.watermark, collector.source)
-
-            async def stage(records: Sequence[Record]) -> None:
-                await asyncio.to_thread(staged.add, records)
-
-            batch = await collector.collect_into(watermark, stage)
-        except CollectorError as error:
-            await _record_failure(cache, collector, started_at, clock(), error, error.kind)
-            raise
-        _check_source(collector, batch)
-        poll_run = await asyncio.to_thread(cache.save_batch, batch, started_at, clock())
-        return PollResult(poll_run=poll_run, complete=batch.complete)
-    finally:
-        # Shielded: a cancelled poll still drops its staged rows (after any save in flight).
-        await asyncio.shield(asyncio.to_thread(staged.close))
 
 
 def _check_source(collector: Collector, batch: Batch) -> None:
