@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from pathlib import Path
 
@@ -68,16 +69,27 @@ async def test_a_key_pressed_before_its_screen_is_built_builds_it_once(
     writer: Cache, tmp_path: Path
 ):
     app = app_on(writer, tmp_path)
+    held = asyncio.Event()
+    prebuild = app._prebuild
+
+    async def held_prebuild() -> None:
+        await held.wait()
+        await prebuild()
+
+    app._prebuild = held_prebuild  # type: ignore[method-assign]
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("6")  # straight away: the prebuild has not reached Events
-        await settle(app, pilot)
+        await pilot.press("6")
+        assert set(app._screen_stacks) == {"overview", "events"}, "built by the key alone"
         assert type(app.screen).__name__ == "EventsScreen"
-        assert app._screen_stacks["events"] == [app.screen]
+        events_screen = app.screen
+        held.set()  # now the prebuild runs, and must skip Events
+        await settle(app, pilot)
         assert set(app._screen_stacks) == set(app.MODES)
+        assert app._screen_stacks["events"] == [events_screen]
         built = [screen for stack in app._screen_stacks.values() for screen in stack]
         assert len(built) == len(app.MODES)
         await pilot.press("escape", "1", "6")
-        assert app._screen_stacks["events"] == [app.screen]
+        assert app._screen_stacks["events"] == [events_screen]
 
 
 async def test_without_prebuild_screens_are_built_on_their_first_visit(

@@ -121,6 +121,17 @@ def pending_all(cache: Cache) -> tuple[list[PendingRetry], datetime | None]:
         return health.pending_retries(db, NOW), jobs[0].next_expected_at if jobs else None
 
 
+def kept_versions(cache: Cache) -> list[object]:
+    """The playbook rules the failing objects' answers were kept under."""
+    with cache.reading() as db:
+        return [
+            row[0]
+            for row in db.execute(
+                "SELECT DISTINCT rules_version FROM object_state WHERE latest_status = 'failure'"
+            )
+        ]
+
+
 @pytest.fixture
 def tenant(tmp_path: Path):
     with Cache.open_writer(tmp_path / "cache.db") as cache:
@@ -138,6 +149,7 @@ def test_kept_answers_equal_the_live_computation_for_a_variety_of_failures(tenan
     assert {pending.retry_at_from for pending in retries} == {"reason", without_date}
     for pending in retries:
         assert answers(pending) == live(pending, next_cycle), pending.reason
+    assert kept_versions(tenant.cache) == [playbook.RULES_VERSION], "kept, not recomputed"
 
 
 def test_answers_kept_by_other_rules_are_computed_again(tenant, tmp_path):
@@ -193,6 +205,8 @@ def test_kept_answers_equal_the_live_computation_for_any_text(tmp_path_factory, 
     with Cache.open_writer(path) as cache:
         cache.save_batch(Batch(source="graph.provisioning", records=events), NOW, NOW)
         retries, next_cycle = pending_all(cache)
+        versions = kept_versions(cache)
+    assert versions == [playbook.RULES_VERSION], "kept, not recomputed"
     assert len(retries) == len(events)
     for pending in retries:
         assert answers(pending) == live(pending, next_cycle)
