@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from collectors.base import (
     Collector,
@@ -48,22 +49,23 @@ async def poll_source(
     started_at = clock()
     # A staging collector hands its records over page by page, into temp tables of the
     # connection that saves them with the batch (a listing cut short prunes nothing).
-    staging = collector if isinstance(collector, StagingCollector) else None
     staged = (
-        await asyncio.to_thread(cache.staging, collector.source) if staging is not None else None
+        await asyncio.to_thread(cache.staging, collector.source)
+        if isinstance(collector, StagingCollector)
+        else None
     )
     try:
         try:
             watermark = await asyncio.to_thread(cache.watermark, collector.source)
-            if staging is None or staged is None:
+            if staged is None:
                 batch = await collector.collect(watermark)
             else:
-                stage_into = staged
+                stage_into = staged  # narrowed, for the closure
 
                 async def stage(records: Sequence[Record]) -> None:
                     await asyncio.to_thread(stage_into.add, records)
 
-                batch = await staging.collect_into(watermark, stage)
+                batch = await cast(StagingCollector, collector).collect_into(watermark, stage)
         except CollectorError as error:
             await _record_failure(cache, collector, started_at, clock(), error, error.kind)
             raise

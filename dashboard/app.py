@@ -250,8 +250,9 @@ class ScimwatchApp(App[None]):
     def after_first_paint(self) -> None:
         """Start, once, what the first paint does not wait for.
 
-        That is the cache's integrity check (~0.5 s on a 1 GB cache) and building the
-        collectors (importing httpx and azure-identity, ~0.4 s of CPU). Started with the app,
+        That is freezing the start-up heap, building the other screens (`_prebuild`), the
+        cache's integrity check (~0.5 s on a 1 GB cache) and building the collectors
+        (importing httpx and azure-identity, ~0.4 s of CPU). Started with the app,
         their threads would hold the GIL while the first screen is drawn. The status tick
         starts them too, should the first screen not be the overview.
         """

@@ -21,7 +21,7 @@ internals of Textual 8.2 (pinned in pyproject.toml).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeGuard
 
 from rich.console import Console
 from rich.segment import Segment
@@ -30,6 +30,11 @@ from rich.text import Span, Text
 from textual.render import measure
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowKey
+
+
+def is_one_line(cell: object) -> TypeGuard[Text]:
+    """Whether `cell` is Rich Text of one line, without tabs (what FastTable draws itself)."""
+    return isinstance(cell, Text) and "\n" not in cell.plain and "\t" not in cell.plain
 
 
 def text_line(
@@ -42,8 +47,7 @@ def text_line(
 ) -> list[Segment] | None:
     """One-line `text` drawn in a cell `width` wide, or None when only Rich can draw it."""
     inner = width - 2 * padding
-    plain = text.plain
-    if inner <= 0 or "\n" in plain or "\t" in plain:
+    if inner <= 0 or not is_one_line(text):
         return None
     line = text.copy()
     line.end = ""
@@ -102,10 +106,7 @@ class FastTable(DataTable[Any]):
         for row_index in found:
             cells = self._get_row_renderables(row_index).cells
             for index, cell in enumerate(cells[: len(widths)]):
-                if isinstance(cell, Text) and "\n" not in cell.plain and "\t" not in cell.plain:
-                    width = cell.cell_len
-                else:
-                    width = measure(console, cell, 1)
+                width = cell.cell_len if is_one_line(cell) else measure(console, cell, 1)
                 if width > widths[index]:
                     widths[index] = width
         for column, width in zip(columns, widths, strict=True):
@@ -121,13 +122,28 @@ class FastTable(DataTable[Any]):
         cursor: bool = False,
         hover: bool = False,
     ) -> list[list[Segment]]:
+        lines = self._one_line_cell(row_index, column_index, base_style, width, cursor, hover)
+        if lines is None:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        return lines
+
+    def _one_line_cell(
+        self,
+        row_index: int,
+        column_index: int,
+        base_style: Style,
+        width: int,
+        cursor: bool,
+        hover: bool,
+    ) -> list[list[Segment]] | None:
+        """A one-line text cell or header, drawn and cached as Textual caches its own; else None."""
         is_header = row_index == -1
         if column_index < 0 or row_index < -1:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+            return None
         row_key = self._header_row_key if is_header else self._row_locations.get_key(row_index)
         column_key = self._column_locations.get_key(column_index)
         if row_key is None or column_key is None:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+            return None
         cache_key = (
             row_key,
             column_key,
@@ -143,8 +159,8 @@ class FastTable(DataTable[Any]):
             return cached
         height = self.header_height if is_header else self.rows[row_key].height
         cell = self._get_row_renderables(row_index).cells[column_index]
-        if height != 1 or not isinstance(cell, Text):
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        if height != 1 or not is_one_line(cell):
+            return None
         component_style, post_style = self._get_styles_to_render_cell(
             is_header,
             False,
@@ -166,7 +182,6 @@ class FastTable(DataTable[Any]):
             post_style,
         )
         if line is None:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        lines = [line]
-        self._cell_render_cache[cache_key] = lines
-        return lines
+            return None
+        self._cell_render_cache[cache_key] = [line]
+        return [line]
