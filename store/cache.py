@@ -670,13 +670,10 @@ _SAVING: ContextVar[StagedPoll | None] = ContextVar("_SAVING", default=None)
 def _stage(
     conn: sqlite3.Connection, table: str, record_type: type[Record], records: list[Record]
 ) -> None:
-    columns = [*record_type.model_fields, "_owned"]
-    keys = record_type.primary_key
-    updates = ", ".join(f"{column} = excluded.{column}" for column in columns if column not in keys)
+    columns = (*record_type.model_fields, "_owned")
     sql = (
         f"INSERT INTO temp.{table} ({', '.join(columns)})"
-        f" VALUES ({', '.join('?' for _ in columns)})"
-        f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
+        f" VALUES ({', '.join('?' for _ in columns)}) {_on_conflict(record_type, columns)}"
     )
     conn.executemany(sql, (_staged_values(record_type, record) for record in records))
 
