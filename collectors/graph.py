@@ -382,7 +382,7 @@ class ProvisioningCollector:
         fetched = _Fetched()
         for attempt in range(2):
             pages = 0
-            fetched.skipped = 0
+            fetched = _Fetched()  # a reread counts the window from its start again
             try:
                 async for items in self._pages(since, until):
                     pages += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -275,3 +276,19 @@ async def test_tls_is_verified_without_the_simulator_ca_nothing_connects(tenant,
     assert graph_error.value.kind == "auth"  # azure-identity refused the simulator's certificate
     assert harness_error.value.kind == "unavailable"
     assert "CERTIFICATE_VERIFY_FAILED" in str(harness_error.value.__cause__)
+
+
+async def test_a_window_read_again_after_an_expired_skiptoken_is_counted_once(
+    tenant, collectors, cache, caplog
+):
+    """The backfill log counts each event once, though the window was read twice."""
+    tenant.faults.set("graph.provisioning", "expired_skiptoken", times=1)
+    with caplog.at_level(logging.INFO, logger="scimwatch.collectors.graph"):
+        assert await drain_surviving_failures(collectors["graph.provisioning"], cache) == []
+    assert any("rereading the window" in record.getMessage() for record in caplog.records)
+    counted = [
+        int(record.args[1])
+        for record in caplog.records
+        if record.getMessage().startswith("graph.provisioning backfill")
+    ]
+    assert sum(counted) == len(simulator_event_ids(tenant))
