@@ -15,6 +15,7 @@ import json
 import math
 import secrets
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,10 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -44,6 +49,9 @@ DIRECTORY_PAGE_DEFAULT = 100
 DIRECTORY_PAGE_MAX = 999
 SCAN_BUDGET = 50_000
 REPORT_LIMIT = (5, 10.0)
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+ASSERTION_SKEW = 300.0
+"""Seconds of clock skew allowed on a client assertion's exp and nbf."""
 _LOG_FILTER = {
     "id": "eq contains",
     "activityDateTime": "eq gt lt",
@@ -111,9 +119,10 @@ class IssuedToken:
 
 @dataclass
 class GraphState:
-    """Tokens issued by the simulated login endpoint."""
+    """Tokens issued by the simulated login endpoint, and the app's registered certificates."""
 
     tokens: dict[str, IssuedToken] = field(default_factory=dict)
+    certificates: list[x509.Certificate] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -135,6 +144,8 @@ class GraphApp:
         self.faults = faults
         self.state = GraphState()
         self.base_url = "https://127.0.0.1"
+        self.assertion_clock: Callable[[], float] = time.time
+        """Epoch seconds client assertions are checked against (the client signs with real time)."""
         routes = [
             Route(
                 "/{tenant}/v2.0/.well-known/openid-configuration", self.openid, name="graph.openid"
@@ -307,17 +318,11 @@ class GraphApp:
         if basic.lower().startswith("basic "):
             client_id, _, secret = base64.b64decode(basic[6:]).decode().partition(":")
         s = self.scenario
-        if request.path_params["tenant"] not in (
-            s.tenant_id,
-            "organizations",
-            "common",
-        ) and not request.path_params["tenant"].endswith(".onmicrosoft.com"):
-            return self._token_error(
-                400,
-                "invalid_request",
-                90002,
-                f"Tenant '{request.path_params['tenant']}' not found.",
-            )
+        tenant = request.path_params["tenant"]
+        if tenant not in (s.tenant_id, "organizations", "common") and not tenant.endswith(
+            ".onmicrosoft.com"
+        ):
+            return self._token_error(400, "invalid_request", 90002, f"Tenant '{tenant}' not found.")
         if fields.get("grant_type") != "client_credentials":
             return self._token_error(
                 400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type."
@@ -336,28 +341,52 @@ class GraphApp:
                 70011,
                 "The provided value for the input parameter 'scope' is not valid.",
             )
-        if not self._client_authenticated(fields, secret):
-            return self._token_error(
-                s.options.invalid_client_status,
-                "invalid_client",
+        refusal = self._client_refusal(fields, secret, client_id, tenant)
+        if refusal is not None:
+            code, text = refusal
+            return self._token_error(s.options.invalid_client_status, "invalid_client", code, text)
+        return JSONResponse(self.issue(client_id))
+
+    def _client_refusal(
+        self, fields: Mapping[str, str], secret: str | None, client_id: str, tenant: str
+    ) -> tuple[int, str] | None:
+        """Why the client's credential is refused, as (AADSTS code, text); None if accepted."""
+        if secret is not None:
+            if secrets.compare_digest(secret.encode(), self.scenario.client_secret.encode()):
+                return None
+            return (
                 7000215,
                 "Invalid client secret provided. Ensure the secret being sent in the request is "
                 "the client secret value, not the client secret ID.",
             )
-        return JSONResponse(self._issue(client_id))
+        if fields.get("client_assertion_type") == JWT_BEARER:
+            audiences = {
+                f"{self.base_url}/{name}/oauth2/v2.0/token"
+                for name in (tenant, self.scenario.tenant_id)
+            }
+            with self.state.lock:
+                registered = list(self.state.certificates)
+            return assertion_refusal(
+                fields.get("client_assertion", ""),
+                client_id=client_id,
+                audiences=audiences,
+                certificates=registered,
+                now=self.assertion_clock(),
+            )
+        return (
+            7000218,
+            "The request body must contain the following parameter: 'client_assertion' or "
+            "'client_secret'.",
+        )
 
-    def _client_authenticated(self, fields: Mapping[str, str], secret: str | None) -> bool:
-        if secret is not None:
-            return secrets.compare_digest(secret, self.scenario.client_secret)
-        if (
-            fields.get("client_assertion_type")
-            == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-        ):
-            claims = _jwt_claims(fields.get("client_assertion", ""))
-            return claims.get("iss") == self.scenario.client_id
-        return False
+    def register_certificate(self, pem: bytes) -> None:
+        """Upload the public certificate(s) in `pem` to the app registration's credentials."""
+        loaded = x509.load_pem_x509_certificates(pem)
+        with self.state.lock:
+            self.state.certificates += loaded
 
-    def _issue(self, client_id: str) -> dict[str, Any]:
+    def issue(self, client_id: str) -> dict[str, Any]:
+        """A token response for `client_id`, its access token now valid on this Graph."""
         s = self.scenario
         lifetime = int(s.options.token_lifetime.total_seconds())
         roles = sorted(s.options.graph_permissions)
@@ -962,13 +991,110 @@ def _b64json(part: Mapping[str, Any]) -> str:
     )
 
 
-def _jwt_claims(token: str) -> dict[str, Any]:
+def assertion_refusal(
+    assertion: str,
+    *,
+    client_id: str,
+    audiences: set[str],
+    certificates: list[x509.Certificate],
+    now: float,
+) -> tuple[int, str] | None:
+    """Why Entra would refuse a certificate's client assertion, as (AADSTS code, text).
+
+    graph-api.md 5.1 (CERT-CREDS): a JWT signed with the certificate's key, the thumbprint in
+    the header (``x5t``, SHA-1, with RS256; azure-identity now sends ``x5t#S256`` with PS256),
+    ``aud`` the token endpoint, ``iss`` = ``sub`` = the client id, and a current ``exp``.
+    """
     try:
-        payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError):
-        return {}
-    return claims if isinstance(claims, dict) else {}
+        header_part, claims_part, signature_part = assertion.split(".")
+        header = json.loads(_b64decode(header_part))
+        claims = json.loads(_b64decode(claims_part))
+        signature = _b64decode(signature_part)
+    except ValueError:  # binascii.Error and JSONDecodeError are ValueErrors
+        return 50027, "JWT token is invalid or malformed."
+    if not isinstance(header, dict) or not isinstance(claims, dict):
+        return 50027, "JWT token is invalid or malformed."
+    certificate, thumbprint = _signing_certificate(header, certificates)
+    if certificate is None:
+        return (
+            700027,
+            "Client assertion contains an invalid signature. [Reason - The key was not found., "
+            f"Thumbprint of key used by client: '{thumbprint}', Please visit the Azure Portal, "
+            "Graph Explorer or directly use MS Graph to see configured keys for app Id "
+            f"'{client_id}'.]",
+        )
+    if certificate.not_valid_after_utc.timestamp() < now:
+        return (
+            700027,
+            "Client assertion contains an invalid signature. [Reason - The key used is expired., "
+            f"Thumbprint of key used by client: '{thumbprint}']",
+        )
+    signed = f"{header_part}.{claims_part}".encode()
+    if not _signature_valid(certificate, header.get("alg"), signed, signature):
+        return 700027, "Client assertion failed signature validation."
+    if claims.get("aud") not in audiences:
+        return 700023, "Client assertion audience claim does not match Realm issuer."
+    if claims.get("iss") != client_id or claims.get("sub") != client_id:
+        return (
+            700021,
+            "Client assertion application identifier doesn't match 'client_id' parameter.",
+        )
+    expires, not_before = claims.get("exp"), claims.get("nbf", now)
+    if (
+        not isinstance(expires, int | float)
+        or not isinstance(not_before, int | float)
+        or expires + ASSERTION_SKEW < now
+        or not_before - ASSERTION_SKEW > now
+    ):
+        return (
+            700024,
+            "Client assertion is not within its valid time range. Current time: "
+            f"{iso(datetime.fromtimestamp(now, UTC))}, assertion valid until {expires!r}.",
+        )
+    return None
+
+
+def _b64decode(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+def _signing_certificate(
+    header: Mapping[str, Any], certificates: list[x509.Certificate]
+) -> tuple[x509.Certificate | None, str]:
+    """The registered certificate the header's thumbprint names, and that thumbprint in hex."""
+    for name, algorithm in (("x5t#S256", hashes.SHA256()), ("x5t", hashes.SHA1())):
+        raw = header.get(name)
+        if not isinstance(raw, str):
+            continue
+        try:
+            wanted = _b64decode(raw)
+        except ValueError:
+            return None, raw
+        for certificate in certificates:
+            if certificate.fingerprint(algorithm) == wanted:
+                return certificate, wanted.hex().upper()
+        return None, wanted.hex().upper()
+    return None, ""
+
+
+def _signature_valid(
+    certificate: x509.Certificate, algorithm: object, signed: bytes, signature: bytes
+) -> bool:
+    public_key = certificate.public_key()
+    if not isinstance(public_key, rsa.RSAPublicKey):
+        return False
+    scheme: padding.AsymmetricPadding
+    if algorithm == "RS256":
+        scheme = padding.PKCS1v15()
+    elif algorithm == "PS256":
+        scheme = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.AUTO)
+    else:
+        return False
+    try:
+        public_key.verify(signature, signed, scheme, hashes.SHA256())
+    except InvalidSignature:
+        return False
+    return True
 
 
 def events_for_test(scenario: Scenario) -> list[EventRecord]:

@@ -2,6 +2,8 @@
 
 A throwaway CA from ``trustme`` signs a certificate for 127.0.0.1/localhost, so azure-identity
 (which refuses http authorities) and TLS verification run unchanged (graph-api.md section 10).
+A third, plain-HTTP server is the managed-identity endpoint an Azure host gives its code (App
+Service's IDENTITY_ENDPOINT, or IMDS); like the real ones it speaks http.
 Both uvicorn servers run on one event loop in a background thread, so sync and async callers can
 use the tenant alike; a background task keeps a scaled clock's cycles running for demos.
 """
@@ -24,10 +26,16 @@ from typing import Any
 import trustme
 import uvicorn
 
+from collectors.simulator import ids
 from collectors.simulator.clock import Clock
 from collectors.simulator.faults import FaultController
 from collectors.simulator.graph import GraphApp
 from collectors.simulator.harness import HarnessApp
+from collectors.simulator.identity import (
+    APP_SERVICE_PATH,
+    ManagedIdentityApp,
+    ManagedIdentityHost,
+)
 from collectors.simulator.scenario import Scenario, ScenarioName, ScenarioOptions
 
 _START_TIMEOUT = 15.0
@@ -41,6 +49,25 @@ def _bind(port: int) -> socket.socket:
     sock.listen(128)
     sock.setblocking(False)
     return sock
+
+
+def _server(
+    app: Any, cert_path: Path | None = None, key_path: Path | None = None
+) -> uvicorn.Server:
+    """A quiet uvicorn server for `app`: HTTPS with the given certificate, else plain HTTP."""
+    return uvicorn.Server(
+        uvicorn.Config(
+            app,
+            ssl_certfile=str(cert_path) if cert_path else None,
+            ssl_keyfile=str(key_path) if key_path else None,
+            log_level="critical",
+            http="h11",
+            lifespan="off",
+            access_log=False,
+            timeout_graceful_shutdown=1,
+            ws="none",
+        )
+    )
 
 
 class SimulatedTenant:
@@ -61,13 +88,20 @@ class SimulatedTenant:
         self.faults = FaultController()
         self._graph = GraphApp(self.scenario, self.faults)
         self._harness = HarnessApp(self.scenario, self.faults)
-        self._ports = (graph_port, harness_port)
+        self.identity_host = ManagedIdentityHost(
+            system_assigned=ids.guid(seed, "system-assigned-identity"),
+            user_assigned={ids.guid(seed, "user-assigned-identity")},
+        )
+        """The managed identities of the simulated Azure host scimwatch would run on."""
+        self.identity = ManagedIdentityApp(self.identity_host, self._graph.issue)
+        self._ports = (graph_port, harness_port, 0)
         self._dir: Path | None = None
         self._thread: threading.Thread | None = None
         self._servers: list[uvicorn.Server] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self.graph_url = ""
         self.harness_url = ""
+        self.identity_url = ""
         self.ca_bundle = Path()
 
     # ------------------------------------------------------------------ identity of the tenant
@@ -104,6 +138,26 @@ class SimulatedTenant:
     def firstgen_sp_id(self) -> str | None:
         app = self.scenario.firstgen
         return app.sp_id if app else None
+
+    @property
+    def managed_identity_client_id(self) -> str:
+        """Client id of the host's user-assigned managed identity."""
+        return sorted(self.identity_host.user_assigned)[0]
+
+    def managed_identity_env(self) -> dict[str, str]:
+        """The variables App Service sets for its managed-identity endpoint, pointing here."""
+        return {
+            "IDENTITY_ENDPOINT": self.identity_url + APP_SERVICE_PATH,
+            "IDENTITY_HEADER": self.identity_host.identity_header,
+        }
+
+    def register_certificate(self, pem: bytes) -> None:
+        """Upload a certificate (its public part) to the app registration scimwatch uses."""
+        self._graph.register_certificate(pem)
+
+    def issue_access_token(self, client_id: str) -> str:
+        """An access token from the simulated login for `client_id`, valid on the Graph."""
+        return str(self._graph.issue(client_id)["access_token"])
 
     def env(self) -> dict[str, str]:
         """The SCIMWATCH_* environment variables that point scimwatch at this tenant."""
@@ -142,26 +196,16 @@ class SimulatedTenant:
 
     def start(self) -> SimulatedTenant:
         cert_path, key_path = self._write_certificates()
-        sockets = [_bind(self._ports[0]), _bind(self._ports[1])]
+        sockets = [_bind(port) for port in self._ports]
         ports = [s.getsockname()[1] for s in sockets]
         self.graph_url = f"https://127.0.0.1:{ports[0]}"
         self.harness_url = f"https://127.0.0.1:{ports[1]}"
+        self.identity_url = f"http://127.0.0.1:{ports[2]}"
         self._graph.base_url = self.graph_url
         self._servers = [
-            uvicorn.Server(
-                uvicorn.Config(
-                    app.asgi,
-                    ssl_certfile=str(cert_path),
-                    ssl_keyfile=str(key_path),
-                    log_level="critical",
-                    http="h11",
-                    lifespan="off",
-                    access_log=False,
-                    timeout_graceful_shutdown=1,
-                    ws="none",
-                )
-            )
-            for app in (self._graph, self._harness)
+            _server(self._graph.asgi, cert_path, key_path),
+            _server(self._harness.asgi, cert_path, key_path),
+            _server(self.identity.asgi),
         ]
         self._thread = threading.Thread(
             target=self._run, args=(sockets,), name="simulated-tenant", daemon=True
@@ -238,6 +282,7 @@ def describe(tenant: SimulatedTenant) -> list[str]:
         f"Simulated tenant: scenario={tenant.scenario.name} seed={tenant.scenario.seed}",
         f"  Graph + login : {tenant.graph_url}",
         f"  Harness       : {tenant.harness_url}",
+        f"  Identity (MI) : {tenant.identity_url} (http, App Service and IMDS formats)",
         f"  CA bundle     : {tenant.ca_bundle}",
         "",
         "# Throwaway simulator credentials; export these to point scimwatch at it:",
