@@ -16,7 +16,7 @@ import httpx
 from pydantic import SecretStr
 
 from collectors.base import AuthFailed, ForeignHost, sanitize_text
-from collectors.config import GraphConnection, origin_of
+from collectors.config import AuthKind, GraphConnection, origin_of
 
 
 class AccessTokenLike(Protocol):
@@ -41,15 +41,27 @@ class AsyncTokenCredential(Protocol):
         ...
 
 
+CREDENTIAL_NAMES: dict[AuthKind, str] = {
+    "client_secret": "Entra (client secret)",
+    "certificate": "Entra (certificate)",
+    "managed_identity": "the managed identity endpoint",
+    "azure_cli": "the Azure CLI",
+}
+"""Where the token comes from for each auth kind, as error messages name it."""
+
+
 def make_graph_credential(graph: GraphConnection) -> AsyncTokenCredential:
     """An azure-identity async credential for the configured kind.
 
     Custom clouds and the simulator need `disable_instance_discovery` and the CA bundle as
     `connection_verify` (reference/graph-api.md section 10, checked on this machine).
+
+    Raises:
+        AuthFailed: the configuration cannot make a credential (no secret, an unreadable
+            certificate or a wrong password); the message says which and never holds a secret.
     """
     from azure.identity.aio import (
         AzureCliCredential,
-        CertificateCredential,
         ClientSecretCredential,
         ManagedIdentityCredential,
     )
@@ -69,19 +81,45 @@ def make_graph_credential(graph: GraphConnection) -> AsyncTokenCredential:
             **identity_options,
         )
     if graph.auth_kind == "certificate":
-        if graph.certificate_path is None:
-            raise AuthFailed("graph: auth_kind is certificate but no certificate path is set")
-        password = graph.certificate_password
+        return _certificate_credential(graph, identity_options)
+    if graph.auth_kind == "managed_identity":
+        try:
+            # client_id selects a user-assigned identity; without one the host's own answers.
+            return ManagedIdentityCredential(client_id=graph.client_id or None, **options)
+        except ValueError as error:  # e.g. Azure Arc refuses user-assigned identities
+            raise AuthFailed(f"graph: managed identity: {sanitize_text(str(error))}") from error
+    return AzureCliCredential(tenant_id=graph.tenant_id)
+
+
+def _certificate_credential(
+    graph: GraphConnection, identity_options: dict[str, Any]
+) -> AsyncTokenCredential:
+    from azure.identity.aio import CertificateCredential
+
+    path = graph.certificate_path
+    if path is None:
+        raise AuthFailed("graph: auth_kind is certificate but no certificate path is set")
+    password = graph.certificate_password
+    try:
         return CertificateCredential(
             graph.tenant_id,
             graph.client_id,
-            str(graph.certificate_path),
+            str(path),
             password=password.get_secret_value() if password else None,
             **identity_options,
         )
-    if graph.auth_kind == "managed_identity":
-        return ManagedIdentityCredential(client_id=graph.client_id or None, **options)
-    return AzureCliCredential(tenant_id=graph.tenant_id)
+    except OSError as error:
+        raise AuthFailed(
+            f"graph: cannot read the certificate {path}: {error.strerror or 'unreadable'}"
+        ) from error
+    except (ValueError, TypeError) as error:
+        # cryptography's own words ("Bad decrypt. Incorrect password?", "Password was not
+        # given but private key is encrypted") name the problem without the key or password.
+        raise AuthFailed(
+            f"graph: cannot load the certificate {path} (a PEM or PKCS#12 file with the "
+            f"certificate and its RSA private key; check certificate_password): "
+            f"{sanitize_text(str(error), limit=160)}"
+        ) from error
 
 
 def _refuse_foreign(request: httpx.Request, allowed_origin: str) -> None:
@@ -109,8 +147,10 @@ class GraphAuth(httpx.Auth):
         allowed_origin: str,
         refresh_margin: float = 300.0,
         clock: Callable[[], float] = time.time,
+        credential_name: str = "Entra",
     ) -> None:
         self._factory = credential_factory
+        self._credential_name = credential_name
         self._credential: AsyncTokenCredential | None = None
         self._scope = scope
         self._allowed_origin = allowed_origin
@@ -161,7 +201,9 @@ class GraphAuth(httpx.Auth):
         try:
             access = await self._credential.get_token(self._scope)
         except AzureError as error:
-            raise AuthFailed(f"graph: no token: {sanitize_text(str(error))}") from error
+            raise AuthFailed(
+                f"graph: no token from {self._credential_name}: {_first_line(error)}"
+            ) from error
         self._token = str(access.token)
         self._expires_on = float(access.expires_on)
         self.tokens_fetched += 1
@@ -174,6 +216,17 @@ class GraphAuth(httpx.Auth):
     async def aclose(self) -> None:
         """Close the underlying credential's transport."""
         await self._reset_credential()
+
+
+def _first_line(error: Exception) -> str:
+    """The reason in an azure-identity error, without the trace ids and repeats that follow.
+
+    Entra's text ends in Trace ID / Correlation ID lines; azure-core formats an endpoint's
+    error as ``(code) message`` (``(None)`` when it has no code) then Code: and Message: lines.
+    """
+    text = str(error).strip()
+    first = text.splitlines()[0] if text else type(error).__name__
+    return sanitize_text(first.removeprefix("(None) "))
 
 
 class HarnessAuth(httpx.Auth):

@@ -50,6 +50,12 @@ class GraphConnection(BaseModel):
     ca_bundle: Path | None = None
     """Extra trust anchors (PEM), e.g. a TLS-inspecting proxy's CA; certifi's otherwise."""
 
+    def register_secrets(self) -> None:
+        """Have `redact` remove the client secret and certificate password wherever they appear."""
+        for secret in (self.client_secret, self.certificate_password):
+            if secret is not None:
+                register_secret(secret.get_secret_value())
+
     @property
     def apps(self) -> dict[AppName, str]:
         """Service principal object id per configured app."""
@@ -232,7 +238,7 @@ def build_collectors(
     """
     from collectors import graph as graph_collectors
     from collectors import harness as harness_collectors
-    from collectors.auth import GraphAuth, HarnessAuth, make_graph_credential
+    from collectors.auth import CREDENTIAL_NAMES, GraphAuth, HarnessAuth, make_graph_credential
     from collectors.http import ApiClient, HttpPolicy, RateLimiter, utc_now
 
     polling = polling or PollingConfig()
@@ -241,13 +247,12 @@ def build_collectors(
     built = CollectorSet(collectors=collectors, clients=[])
     policy = policy or HttpPolicy(deadline=polling.request_deadline)
     if graph is not None:
-        for secret in (graph.client_secret, graph.certificate_password):
-            if secret is not None:
-                register_secret(secret.get_secret_value())
+        graph.register_secrets()
         auth = GraphAuth(
             lambda: make_graph_credential(graph),
             scope=graph.scope,
             allowed_origin=origin_of(graph.graph_url),
+            credential_name=CREDENTIAL_NAMES[graph.auth_kind],
         )
         built.closers.append(auth.aclose)
         client = _client(graph.ca_bundle, auth, transport)

@@ -11,7 +11,13 @@ from typing import Any, Literal
 
 import httpx
 
-from collectors.auth import AsyncTokenCredential, GraphAuth, HarnessAuth, make_graph_credential
+from collectors.auth import (
+    CREDENTIAL_NAMES,
+    AsyncTokenCredential,
+    GraphAuth,
+    HarnessAuth,
+    make_graph_credential,
+)
 from collectors.base import AuthFailed, CollectorError, Forbidden, UnexpectedPayload
 from collectors.config import GraphConnection, HarnessConnection, origin_of, ssl_context
 from collectors.http import ApiClient, HttpPolicy
@@ -93,10 +99,12 @@ async def _diagnose_graph(
     transport: httpx.AsyncBaseTransport | None,
     credential_factory: Callable[[], AsyncTokenCredential] | None,
 ) -> list[Finding]:
+    graph.register_secrets()
     auth = GraphAuth(
         credential_factory or (lambda: make_graph_credential(graph)),
         scope=graph.scope,
         allowed_origin=origin_of(graph.graph_url),
+        credential_name=CREDENTIAL_NAMES[graph.auth_kind],
     )
     try:
         token_finding = await _token_finding(auth)
