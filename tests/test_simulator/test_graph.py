@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -11,6 +13,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from azure.identity import ClientSecretCredential
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 from kiota_serialization_json.json_parse_node import JsonParseNode
 from msgraph.generated.models.app_role_assignment_collection_response import (
     AppRoleAssignmentCollectionResponse,
@@ -33,6 +37,7 @@ from msgraph.generated.models.synchronization_status_code import Synchronization
 from msgraph.generated.models.user_collection_response import UserCollectionResponse
 
 from collectors.simulator import ManualClock, SimulatedTenant
+from tests.test_collectors.credentials import Certificate, make_certificate
 
 from .conftest import graph_token, tls
 
@@ -95,6 +100,148 @@ def test_bad_secret_gets_the_real_token_error(
     assert body["error_codes"] == [7000215]
     assert body["error_description"].startswith("AADSTS7000215:")
     assert {"timestamp", "trace_id", "correlation_id"} <= body.keys()
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def client_assertion(
+    tenant: SimulatedTenant,
+    signer: Certificate,
+    *,
+    named: Certificate | None = None,
+    alg: str = "RS256",
+    **claims: Any,
+) -> str:
+    """A client assertion as graph-api.md 5.1 describes, signed by `signer`'s key.
+
+    `named` is the certificate whose thumbprint the header carries (`signer`'s by default):
+    ``x5t`` (SHA-1) with RS256, ``x5t#S256`` (SHA-256) with PS256, as azure-identity sends it.
+    """
+    named = named or signer
+    now = int(time.time())
+    header: dict[str, str] = {"alg": alg, "typ": "JWT"}
+    if alg == "PS256":
+        header["x5t#S256"] = _b64(named.certificate.fingerprint(hashes.SHA256()))
+    else:
+        header["x5t"] = _b64(named.certificate.fingerprint(hashes.SHA1()))
+    body = {
+        "aud": f"{tenant.graph_url}/{tenant.tenant_id}/oauth2/v2.0/token",
+        "iss": tenant.client_id,
+        "sub": tenant.client_id,
+        "jti": str(uuid.uuid4()),
+        "nbf": now,
+        "exp": now + 600,
+    } | claims
+    signed = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(body).encode())}"
+    scheme: padding.AsymmetricPadding = (
+        padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
+        if alg == "PS256"
+        else padding.PKCS1v15()
+    )
+    signature = signer.key.sign(signed.encode(), scheme, hashes.SHA256())
+    return f"{signed}.{_b64(signature)}"
+
+
+@pytest.fixture(scope="module")
+def registered(tenant: SimulatedTenant) -> Certificate:
+    certificate = make_certificate("simulator-registered")
+    tenant.register_certificate(certificate.cert_pem)
+    return certificate
+
+
+@pytest.fixture(scope="module")
+def stranger() -> Certificate:
+    return make_certificate("simulator-stranger")
+
+
+def post_assertion(tenant: SimulatedTenant, client: httpx.Client, assertion: str) -> httpx.Response:
+    return client.post(
+        f"{tenant.graph_url}/{tenant.tenant_id}/oauth2/v2.0/token",
+        data={
+            "client_id": tenant.client_id,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": assertion,
+            "grant_type": "client_credentials",
+            "scope": "https://graph.microsoft.com/.default",
+        },
+    )
+
+
+@pytest.mark.parametrize("alg", ["RS256", "PS256"])
+def test_a_certificate_assertion_gets_a_token(
+    tenant: SimulatedTenant, client: httpx.Client, registered: Certificate, alg: str
+) -> None:
+    response = post_assertion(tenant, client, client_assertion(tenant, registered, alg=alg))
+    assert response.status_code == 200
+    assert response.json()["token_type"] == "Bearer"
+
+
+@pytest.mark.parametrize(
+    ("case", "code", "reason"),
+    [
+        ("unregistered certificate", 700027, "The key was not found"),
+        ("thumbprint of another key", 700027, "failed signature validation"),
+        ("unsigned", 700027, "failed signature validation"),
+        ("another audience", 700023, "audience claim does not match"),
+        ("another issuer", 700021, "application identifier doesn't match"),
+        ("another subject", 700021, "application identifier doesn't match"),
+        ("expired", 700024, "not within its valid time range"),
+        ("no expiry", 700024, "not within its valid time range"),
+        ("not yet valid", 700024, "not within its valid time range"),
+        ("malformed", 50027, "invalid or malformed"),
+    ],
+)
+def test_a_bad_certificate_assertion_is_refused_like_entra(
+    tenant: SimulatedTenant,
+    client: httpx.Client,
+    registered: Certificate,
+    stranger: Certificate,
+    case: str,
+    code: int,
+    reason: str,
+) -> None:
+    now = int(time.time())
+    assertions = {
+        "unregistered certificate": lambda: client_assertion(tenant, stranger),
+        "thumbprint of another key": lambda: client_assertion(tenant, stranger, named=registered),
+        "unsigned": lambda: client_assertion(tenant, registered).rsplit(".", 1)[0] + ".",
+        "another audience": lambda: client_assertion(
+            tenant, registered, aud="https://login.microsoftonline.com/other/oauth2/v2.0/token"
+        ),
+        "another issuer": lambda: client_assertion(tenant, registered, iss="someone-else"),
+        "another subject": lambda: client_assertion(tenant, registered, sub="someone-else"),
+        "expired": lambda: client_assertion(tenant, registered, nbf=now - 7200, exp=now - 3600),
+        "no expiry": lambda: client_assertion(tenant, registered, exp=None),
+        "not yet valid": lambda: client_assertion(
+            tenant, registered, nbf=now + 3600, exp=now + 4200
+        ),
+        "malformed": lambda: "not-a-jwt",
+    }
+    response = post_assertion(tenant, client, assertions[case]())
+    body = response.json()
+    assert response.status_code == 401
+    assert body["error"] == "invalid_client"
+    assert body["error_codes"] == [code]
+    assert body["error_description"].startswith(f"AADSTS{code}:")
+    assert reason in body["error_description"]
+    assert {"timestamp", "trace_id", "correlation_id"} <= body.keys()
+
+
+def test_no_client_credential_at_all_is_refused(
+    tenant: SimulatedTenant, client: httpx.Client
+) -> None:
+    response = client.post(
+        f"{tenant.graph_url}/{tenant.tenant_id}/oauth2/v2.0/token",
+        data={
+            "client_id": tenant.client_id,
+            "grant_type": "client_credentials",
+            "scope": "https://graph.microsoft.com/.default",
+        },
+    )
+    assert response.status_code == 401
+    assert response.json()["error_codes"] == [7000218]
 
 
 def test_openid_configuration_points_at_the_simulator(
