@@ -5,11 +5,19 @@ Like Entra's "Test Connection", but each finding names what was found and what t
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import os
+import shutil
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal
 
 import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import pkcs12
+from pydantic import SecretStr
 
 from collectors.auth import (
     CREDENTIAL_NAMES,
@@ -19,7 +27,7 @@ from collectors.auth import (
     make_graph_credential,
 )
 from collectors.base import AuthFailed, CollectorError, Forbidden, UnexpectedPayload
-from collectors.config import GraphConnection, HarnessConnection, origin_of, ssl_context
+from collectors.config import AuthKind, GraphConnection, HarnessConnection, origin_of, ssl_context
 from collectors.http import ApiClient, HttpPolicy
 
 FindingStatus = Literal["ok", "warn", "fail"]
@@ -57,7 +65,55 @@ _AADSTS_ADVICE = {
     "verified domain.",
     "AADSTS700027": "The certificate was not accepted: upload its public key to the app "
     "registration (Certificates & secrets) and check certificate_path.",
+    "AADSTS700024": "The certificate's sign-in was outside its valid time: check this machine's "
+    "clock (it must be within a few minutes of real time).",
+    "AADSTS700023": "The certificate's sign-in named another authority: check graph.tenant_id "
+    "and the cloud (login_url).",
+    "AADSTS700021": "The certificate's sign-in named another application: check "
+    "graph.client_id (Application (client) ID).",
+    "AADSTS50027": "Entra could not read the certificate's sign-in: check that certificate_path "
+    "holds an RSA key and its certificate.",
 }
+
+# What azure-identity says when a token cannot be had without Entra being asked.
+_NO_TOKEN_ADVICE = (
+    (
+        "Azure CLI not found",
+        "Install the Azure CLI and sign in with `az login --tenant <tenant id>` as the user "
+        "scimwatch runs as, or choose another graph.auth_kind.",
+    ),
+    (
+        "az login",
+        "Sign the Azure CLI in as the user scimwatch runs as: `az login --tenant <tenant id>`.",
+    ),
+    (
+        "Unable to load the proper Managed Identity",
+        "This host has no managed identity with that client id: attach the user-assigned "
+        "identity to it, or set graph.client_id to the Client ID of one that is attached.",
+    ),
+    (
+        "not been assigned to this resource",
+        "This VM has no managed identity with that client id: assign the identity to it "
+        "(Identity > User assigned), or fix graph.client_id.",
+    ),
+    (
+        "No managed identity endpoint",
+        "This host offers no managed identity: run scimwatch on the Azure host whose identity "
+        "holds the Graph permissions, or choose another graph.auth_kind.",
+    ),
+)
+
+_NO_TOKEN_FIX: dict[AuthKind, str] = {
+    "client_secret": "Check tenant_id, client_id, the secret, login_url and ca_bundle.",
+    "certificate": "Check tenant_id, client_id, certificate_path and certificate_password, and "
+    "that the certificate is uploaded to the app registration (Certificates & secrets).",
+    "managed_identity": "Check that this host has the managed identity (graph.client_id is its "
+    "Client ID) and that the endpoint named above answers.",
+    "azure_cli": "Run `az account get-access-token --resource <graph_url>` as the user "
+    "scimwatch runs as and fix what it reports.",
+}
+
+_EXPIRY_WARNING = timedelta(days=30)
 
 
 async def diagnose(
@@ -100,6 +156,9 @@ async def _diagnose_graph(
     credential_factory: Callable[[], AsyncTokenCredential] | None,
 ) -> list[Finding]:
     graph.register_secrets()
+    findings = _credential_findings(graph)
+    if any(finding.status == "fail" for finding in findings):
+        return findings
     auth = GraphAuth(
         credential_factory or (lambda: make_graph_credential(graph)),
         scope=graph.scope,
@@ -107,8 +166,8 @@ async def _diagnose_graph(
         credential_name=CREDENTIAL_NAMES[graph.auth_kind],
     )
     try:
-        token_finding = await _token_finding(auth)
-        findings = [token_finding]
+        token_finding = await _token_finding(auth, graph.auth_kind)
+        findings.append(token_finding)
         if token_finding.status == "fail":
             return findings
         async with _client(auth, graph.ca_bundle, transport) as client:
@@ -121,23 +180,126 @@ async def _diagnose_graph(
         await auth.aclose()
 
 
-async def _token_finding(auth: GraphAuth) -> Finding:
+async def _token_finding(auth: GraphAuth, kind: AuthKind) -> Finding:
     try:
         await auth.token()
     except AuthFailed as error:
         text = str(error)
         for code, advice in _AADSTS_ADVICE.items():
-            if code in text:
+            if f"{code}:" in text:
                 return Finding(
                     "graph.token", "fail", f"Entra refused the sign-in ({code}).", advice
                 )
-        return Finding(
-            "graph.token",
-            "fail",
-            f"No token: {text}",
-            "Check tenant_id, client_id, the secret or certificate, login_url and ca_bundle.",
-        )
+        for marker, advice in _NO_TOKEN_ADVICE:
+            if marker in text:
+                return Finding("graph.token", "fail", f"No token: {text}", advice)
+        return Finding("graph.token", "fail", f"No token: {text}", _NO_TOKEN_FIX[kind])
     return Finding("graph.token", "ok", "A Graph access token was obtained.")
+
+
+def _credential_findings(graph: GraphConnection) -> list[Finding]:
+    """What can be told about the configured credential before asking for a token."""
+    if graph.auth_kind == "certificate":
+        return [_certificate_finding(graph)]
+    if graph.auth_kind == "managed_identity":
+        return [_managed_identity_finding(graph)]
+    if graph.auth_kind == "azure_cli":
+        return [_azure_cli_finding()]
+    return []
+
+
+def _certificate_finding(graph: GraphConnection) -> Finding:
+    check = "graph.certificate"
+    upload = (
+        "Create a certificate, upload its public part to the app registration (Certificates "
+        "& secrets) and point graph.certificate_path at the file with its private key."
+    )
+    if graph.certificate_path is None:
+        return Finding(check, "fail", "auth_kind is certificate but no certificate_path.", upload)
+    try:
+        certificate = _public_certificate(graph.certificate_path, graph.certificate_password)
+    except OSError as error:
+        found = f"Cannot read {graph.certificate_path}: {error.strerror or 'unreadable'}."
+        return Finding(check, "fail", found, "Check graph.certificate_path and its permissions.")
+    except ValueError:
+        found = f"{graph.certificate_path} holds no certificate scimwatch can read."
+        return Finding(
+            check,
+            "fail",
+            found,
+            "Use a PEM file with the private key and the certificate, or a PKCS#12 (.pfx) "
+            "file with graph.certificate_password set.",
+        )
+    thumbprint = certificate.fingerprint(hashes.SHA1()).hex().upper()
+    expires = certificate.not_valid_after_utc
+    found = (
+        f"{certificate.subject.rfc4514_string()}, thumbprint {thumbprint}, valid until "
+        f"{expires:%Y-%m-%d}."
+    )
+    now = datetime.now(UTC)
+    if expires <= now:
+        return Finding(check, "fail", f"Expired: {found}", upload)
+    if expires - now < _EXPIRY_WARNING:
+        return Finding(check, "warn", f"Expires soon: {found}", upload)
+    return Finding(check, "ok", found)
+
+
+def _public_certificate(path: Path, password: SecretStr | None) -> x509.Certificate:
+    """The certificate in a PEM or PKCS#12 file (its key is only decrypted for PKCS#12)."""
+    data = path.read_bytes()
+    if b"-----BEGIN CERTIFICATE-----" in data:
+        return x509.load_pem_x509_certificates(data)[0]
+    secret = password.get_secret_value().encode() if password else None
+    _, certificate, _ = pkcs12.load_key_and_certificates(data, secret)
+    if certificate is None:
+        raise ValueError("no certificate in the PKCS#12 file")
+    return certificate
+
+
+def _managed_identity_finding(graph: GraphConnection) -> Finding:
+    host, endpoint = _managed_identity_host(os.environ)
+    identity = (
+        f"user-assigned identity {graph.client_id}"
+        if graph.client_id
+        else "the system-assigned identity"
+    )
+    return Finding(
+        "graph.managed_identity", "ok", f"{host} endpoint {endpoint}; asking for {identity}."
+    )
+
+
+def _managed_identity_host(env: Mapping[str, str]) -> tuple[str, str]:
+    """Which host's endpoint azure-identity will use, by the variables the host sets."""
+    endpoint = env.get("IDENTITY_ENDPOINT", "")
+    if endpoint and env.get("IDENTITY_HEADER"):
+        if env.get("IDENTITY_SERVER_THUMBPRINT"):
+            return "Service Fabric", endpoint
+        return "App Service (or Functions, Container Apps)", endpoint
+    if endpoint and env.get("IMDS_ENDPOINT"):
+        return "Azure Arc", endpoint
+    if env.get("MSI_ENDPOINT"):
+        host = "Azure Machine Learning" if env.get("MSI_SECRET") else "Cloud Shell"
+        return host, env["MSI_ENDPOINT"]
+    if env.get("AZURE_FEDERATED_TOKEN_FILE") and env.get("AZURE_TENANT_ID"):
+        return "Workload identity (AKS)", env["AZURE_FEDERATED_TOKEN_FILE"]
+    imds = env.get("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://169.254.169.254")
+    return "No managed-identity variables are set: Azure VM (IMDS)", imds
+
+
+def _azure_cli_finding() -> Finding:
+    path = shutil.which("az")
+    if path is None:
+        return Finding(
+            "graph.azure_cli",
+            "fail",
+            "The Azure CLI (az) is not on PATH.",
+            _NO_TOKEN_ADVICE[0][1],
+        )
+    return Finding(
+        "graph.azure_cli",
+        "ok",
+        f"Azure CLI at {path}: Graph sees the account signed in to it (`az login`).",
+    )
 
 
 async def _graph_permissions(api: ApiClient, graph: GraphConnection) -> list[Finding]:

@@ -73,7 +73,7 @@ class Certificate:
         return [line for line in lines if line and not line.startswith("-----")]
 
 
-def make_certificate(name: str = "scimwatch-test", *, days: int = 30) -> Certificate:
+def make_certificate(name: str = "scimwatch-test", *, days: int = 365) -> Certificate:
     """A throwaway self-signed RSA certificate valid from a minute ago for `days` days."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
+from collectors.config import GraphConnection
 from collectors.doctor import Finding, diagnose
 from collectors.simulator import ManualClock, SimulatedTenant
 
+from .credentials import clear_managed_identity_env, install_fake_az, make_certificate
 from .test_against_simulator import connections
 
 
@@ -101,3 +103,138 @@ async def test_firstgen_scim_url_is_reported(tenant):
     finding = by_check(await diagnose(None, harness))["harness.scim_url"]
     assert finding.status == "fail"
     assert "/gateway/ng/api/scim/account/" in finding.fix
+
+
+# ---------------------------------------------------------------------------- other auth kinds
+
+
+def graph_with(tenant, **update):
+    graph, _ = connections(tenant)
+    return GraphConnection.model_validate(graph.model_dump() | {"client_secret": None} | update)
+
+
+@pytest.fixture(scope="module")
+def registered(tenant):
+    certificate = make_certificate("doctor-registered")
+    tenant.register_certificate(certificate.cert_pem)
+    return certificate
+
+
+@pytest.fixture
+def _no_managed_identity(monkeypatch):
+    clear_managed_identity_env(monkeypatch)
+
+
+async def test_registered_certificate_is_all_ok_and_its_thumbprint_shown(
+    tenant, registered, tmp_path
+):
+    path = registered.write_pem(tmp_path / "graph.pem", b"doctor-key-password")
+    graph = graph_with(
+        tenant,
+        auth_kind="certificate",
+        certificate_path=path,
+        certificate_password="doctor-key-password",
+    )
+    findings = await diagnose(graph, None)
+    assert [f for f in findings if f.status != "ok"] == []
+    assert registered.sha1_thumbprint in by_check(findings)["graph.certificate"].found
+    assert "doctor-key-password" not in " ".join(f.found + f.fix for f in findings)
+
+
+async def test_unregistered_certificate_gets_the_upload_advice(tenant, registered, tmp_path):
+    stranger = make_certificate("doctor-stranger")
+    graph = graph_with(
+        tenant,
+        auth_kind="certificate",
+        certificate_path=stranger.write_pem(tmp_path / "graph.pem"),
+    )
+    findings = by_check(await diagnose(graph, None))
+    assert findings["graph.certificate"].status == "ok"
+    assert stranger.sha1_thumbprint in findings["graph.certificate"].found
+    assert findings["graph.token"].status == "fail"
+    assert "AADSTS700027" in findings["graph.token"].found
+    assert "Certificates & secrets" in findings["graph.token"].fix
+
+
+async def test_a_certificate_about_to_expire_is_a_warning(tenant, tmp_path):
+    soon = make_certificate("doctor-soon", days=10)
+    tenant.register_certificate(soon.cert_pem)
+    graph = graph_with(
+        tenant, auth_kind="certificate", certificate_path=soon.write_pem(tmp_path / "g.pem")
+    )
+    findings = by_check(await diagnose(graph, None))
+    assert findings["graph.certificate"].status == "warn"
+    assert findings["graph.certificate"].found.startswith("Expires soon:")
+    assert findings["graph.token"].status == "ok"
+
+
+async def test_an_unreadable_certificate_stops_before_signing_in(tenant, tmp_path):
+    path = tmp_path / "missing.pem"
+    graph = graph_with(tenant, auth_kind="certificate", certificate_path=path)
+    (finding,) = await diagnose(graph, None)
+    assert finding.check == "graph.certificate"
+    assert finding.status == "fail"
+    assert str(path) in finding.found
+
+
+@pytest.mark.usefixtures("_no_managed_identity")
+async def test_managed_identity_names_the_host_endpoint_and_identity(tenant, monkeypatch):
+    for name, value in tenant.managed_identity_env().items():
+        monkeypatch.setenv(name, value)
+    graph = graph_with(
+        tenant, auth_kind="managed_identity", client_id=tenant.managed_identity_client_id
+    )
+    findings = await diagnose(graph, None)
+    assert [f for f in findings if f.status != "ok"] == []
+    found = by_check(findings)["graph.managed_identity"].found
+    assert found.startswith("App Service")
+    assert tenant.identity_url in found
+    assert tenant.managed_identity_client_id in found
+
+
+@pytest.mark.usefixtures("_no_managed_identity")
+async def test_managed_identity_not_on_this_host_gets_advice(tenant, monkeypatch):
+    for name, value in tenant.managed_identity_env().items():
+        monkeypatch.setenv(name, value)
+    graph = graph_with(
+        tenant, auth_kind="managed_identity", client_id="11111111-2222-4333-8444-555555555555"
+    )
+    token = by_check(await diagnose(graph, None))["graph.token"]
+    assert token.status == "fail"
+    assert "attach the user-assigned identity" in token.fix
+
+
+@pytest.mark.usefixtures("_no_managed_identity")
+async def test_managed_identity_without_variables_says_imds(tenant, monkeypatch):
+    monkeypatch.setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", tenant.identity_url)
+    graph = graph_with(
+        tenant, auth_kind="managed_identity", client_id=tenant.managed_identity_client_id
+    )
+    findings = by_check(await diagnose(graph, None))
+    assert "Azure VM (IMDS)" in findings["graph.managed_identity"].found
+    assert findings["graph.token"].status == "ok"
+
+
+async def test_azure_cli_signed_in_is_all_ok(tenant, tmp_path, monkeypatch):
+    token = tenant.issue_access_token("04b07795-8ddb-461a-bbee-02f9e1bf7b46")
+    az = install_fake_az(tmp_path, access_token=token, tenant_id=tenant.tenant_id)
+    monkeypatch.setenv("PATH", str(az.bin_dir))
+    findings = await diagnose(graph_with(tenant, auth_kind="azure_cli"), None)
+    assert [f for f in findings if f.status != "ok"] == []
+    assert str(az.bin_dir / "az") in by_check(findings)["graph.azure_cli"].found
+
+
+async def test_azure_cli_missing_is_reported_with_install_advice(tenant, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    (finding,) = await diagnose(graph_with(tenant, auth_kind="azure_cli"), None)
+    assert finding.check == "graph.azure_cli"
+    assert finding.status == "fail"
+    assert "az login" in finding.fix
+
+
+async def test_azure_cli_signed_out_gets_login_advice(tenant, tmp_path, monkeypatch):
+    az = install_fake_az(tmp_path, access_token="", tenant_id="", mode="signed_out")
+    monkeypatch.setenv("PATH", str(az.bin_dir))
+    token = by_check(await diagnose(graph_with(tenant, auth_kind="azure_cli"), None))["graph.token"]
+    assert token.status == "fail"
+    assert token.fix.startswith("Sign the Azure CLI in")
