@@ -84,15 +84,18 @@ class GraphSettings(_Section):
     tenant_id: str = ""
     """Directory (tenant) id of the Entra tenant."""
     client_id: str = ""
-    """Application (client) id of the app registration scimwatch signs in as."""
+    """Application (client) id of the app registration scimwatch signs in as; for
+    managed_identity, the Client ID of the user-assigned identity to use."""
     auth_kind: AuthKind = "client_secret"
-    """How to get a token: client_secret, certificate, managed_identity or azure_cli."""
+    """How to get a token: client_secret, certificate, managed_identity (the Azure host's
+    identity endpoint) or azure_cli (the account `az login` signed in)."""
     client_secret: SecretStr | None = None
     """Client secret (environment or keyring only, unless the config file is 0600)."""
     certificate_path: Path | None = None
-    """PEM certificate (with private key) for auth_kind = certificate."""
+    """For auth_kind = certificate: a PEM file with the private key and the certificate, or a
+    PKCS#12 (.pfx) file; its public part must be uploaded to the app registration."""
     certificate_password: SecretStr | None = None
-    """Password of the certificate's private key, if any."""
+    """Password of the certificate's private key or .pfx, if any (a secret, like client_secret)."""
     cloud: CloudName = "global"
     """global, usgov, usgov-dod, china, or custom (then set login_url and graph_url)."""
     login_url: str = ""
@@ -369,7 +372,9 @@ tenant_id = ""        # Entra > Overview > Tenant ID
 client_id = ""        # the app registration scimwatch signs in as
 auth_kind = "client_secret"   # client_secret | certificate | managed_identity | azure_cli
 cloud = "global"      # global | usgov | usgov-dod | china | custom (then login_url, graph_url)
-# certificate_path = "/etc/scimwatch/graph.pem"
+# certificate_path = "/etc/scimwatch/graph.pem"   # key + certificate (PEM), or a .pfx;
+#   its password, if any, in SCIMWATCH_GRAPH__CERTIFICATE_PASSWORD or the keyring
+# managed_identity: client_id = the user-assigned identity's Client ID
 nextgen_sp_id = ""    # Enterprise applications > Harness (NextGen) > Object ID
 firstgen_sp_id = ""   # the FirstGen Harness app's Object ID, if one exists
 

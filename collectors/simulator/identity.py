@@ -89,9 +89,8 @@ class ManagedIdentityApp:
         chosen = [params[name] for name in _SELECTORS if params.get(name)]
         if not chosen:
             return self.host.system_assigned
-        if chosen[0] in self.host.user_assigned or chosen[0] == self.host.system_assigned:
-            return chosen[0]
-        return None
+        # Naming the system-assigned identity by its client id is not documented to work.
+        return chosen[0] if chosen[0] in self.host.user_assigned else None
 
     async def app_service(self, request: Request) -> Response:
         params = self._record(request)
