@@ -15,6 +15,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
 # Every variable azure-identity's ManagedIdentityCredential reads to pick a host (1.27,
@@ -64,6 +65,21 @@ class Certificate:
     def write_pem(self, path: Path, password: bytes | None = None) -> Path:
         """Key and certificate in one PEM file, as azure-identity's CertificateCredential reads."""
         path.write_bytes(self.key_pem(password) + self.cert_pem)
+        path.chmod(0o600)
+        return path
+
+    def write_pfx(self, path: Path, password: bytes | None = None) -> Path:
+        """Key and certificate as a PKCS#12 (.pfx) file, as Windows and the portal export it."""
+        encryption: serialization.KeySerializationEncryption = (
+            serialization.BestAvailableEncryption(password)
+            if password
+            else serialization.NoEncryption()
+        )
+        path.write_bytes(
+            pkcs12.serialize_key_and_certificates(
+                b"scimwatch", self.key, self.certificate, None, encryption
+            )
+        )
         path.chmod(0o600)
         return path
 

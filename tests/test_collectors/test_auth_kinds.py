@@ -106,11 +106,17 @@ async def failed_poll(graph: GraphConnection, tenant: SimulatedTenant, cache: Ca
 # ---------------------------------------------------------------------------- certificate
 
 
-@pytest.mark.parametrize("password", [None, b"correct horse battery staple"])
+@pytest.mark.parametrize(
+    ("file_format", "password"),
+    [("pem", None), ("pem", b"correct horse battery staple"), ("pfx", b"pfx-password")],
+)
 async def test_a_registered_certificate_signs_in_and_the_poll_succeeds(
-    tenant, registered, cache, tmp_path, password
+    tenant, registered, cache, tmp_path, file_format, password
 ):
-    path = registered.write_pem(tmp_path / "graph.pem", password)
+    if file_format == "pem":
+        path = registered.write_pem(tmp_path / "graph.pem", password)
+    else:
+        path = registered.write_pfx(tmp_path / "graph.pfx", password)
     graph = graph_with(
         tenant,
         auth_kind="certificate",

@@ -125,10 +125,12 @@ def _no_managed_identity(monkeypatch):
     clear_managed_identity_env(monkeypatch)
 
 
+@pytest.mark.parametrize("file_format", ["pem", "pfx"])
 async def test_registered_certificate_is_all_ok_and_its_thumbprint_shown(
-    tenant, registered, tmp_path
+    tenant, registered, tmp_path, file_format
 ):
-    path = registered.write_pem(tmp_path / "graph.pem", b"doctor-key-password")
+    write = registered.write_pem if file_format == "pem" else registered.write_pfx
+    path = write(tmp_path / f"graph.{file_format}", b"doctor-key-password")
     graph = graph_with(
         tenant,
         auth_kind="certificate",
