@@ -304,12 +304,14 @@ async def test_azure_cli_signed_out_fails_clearly(tenant, cache, tmp_path, monke
     assert len(az.calls()) == 1
 
 
-async def test_a_cli_token_the_graph_rejects_fails_after_one_refresh(
+async def test_a_cli_token_the_graph_rejects_is_asked_again_then_fails(
     tenant, cache, tmp_path, monkeypatch
 ):
+    """First token, the refresh after the 401, then a rebuilt credential (az said the same)."""
     az = install_fake_az(tmp_path, access_token="eyJhbGciOi.not.valid", tenant_id="x")
     monkeypatch.setenv("PATH", str(az.bin_dir))
     graph = graph_with(tenant, auth_kind="azure_cli")
     message = await failed_poll(graph, tenant, cache)
+    assert message.startswith("graph: the access token was rejected")
     assert "eyJhbGciOi.not.valid" not in message
-    assert len(az.calls()) >= 2
+    assert len(az.calls()) == 3
