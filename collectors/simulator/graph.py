@@ -1,11 +1,12 @@
 """The simulated Microsoft Graph and Entra login endpoints (Starlette).
 
 Wire formats follow reference/graph-api.md: the OpenID discovery document and v2.0 token endpoint
-MSAL needs (section 10), the provisioning log with ``$filter``/``$top``/``$orderby`` and
-``@odata.nextLink`` + ``$skiptoken`` (section 1), synchronization jobs with PascalCase codes and
-``0001-01-01`` sentinels (section 2), appRoleAssignedTo, group members (section 4), users and
-service principals, Graph's error JSON (6.3) and 429 at 5 requests / 10 s per app on the
-reporting API (6.2).
+MSAL needs (section 10), which takes a client secret or a certificate's signed client assertion
+and refuses either with Entra's AADSTS error JSON (5.1-5.3); the provisioning log with
+``$filter``/``$top``/``$orderby`` and ``@odata.nextLink`` + ``$skiptoken`` (section 1),
+synchronization jobs with PascalCase codes and ``0001-01-01`` sentinels (section 2),
+appRoleAssignedTo, group members (section 4), users and service principals, Graph's error JSON
+(6.3) and 429 at 5 requests / 10 s per app on the reporting API (6.2).
 """
 
 from __future__ import annotations
