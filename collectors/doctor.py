@@ -78,6 +78,11 @@ _AADSTS_ADVICE = {
 # What azure-identity says when a token cannot be had without Entra being asked.
 _NO_TOKEN_ADVICE = (
     (
+        "cannot load the certificate",
+        "Check certificate_password (SCIMWATCH_GRAPH__CERTIFICATE_PASSWORD or the keyring) and "
+        "that the file holds the RSA private key with its certificate.",
+    ),
+    (
         "Azure CLI not found",
         "Install the Azure CLI and sign in with `az login --tenant <tenant id>` as the user "
         "scimwatch runs as, or choose another graph.auth_kind.",
@@ -293,7 +298,7 @@ def _azure_cli_finding() -> Finding:
             "graph.azure_cli",
             "fail",
             "The Azure CLI (az) is not on PATH.",
-            _NO_TOKEN_ADVICE[0][1],
+            dict(_NO_TOKEN_ADVICE)["Azure CLI not found"],
         )
     return Finding(
         "graph.azure_cli",

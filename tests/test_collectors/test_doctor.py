@@ -240,3 +240,14 @@ async def test_azure_cli_signed_out_gets_login_advice(tenant, tmp_path, monkeypa
     token = by_check(await diagnose(graph_with(tenant, auth_kind="azure_cli"), None))["graph.token"]
     assert token.status == "fail"
     assert token.fix.startswith("Sign the Azure CLI in")
+
+
+async def test_a_wrong_certificate_password_gets_password_advice(tenant, registered, tmp_path):
+    path = registered.write_pem(tmp_path / "graph.pem", b"the-right-password")
+    graph = graph_with(
+        tenant, auth_kind="certificate", certificate_path=path, certificate_password="wrong-one"
+    )
+    token = by_check(await diagnose(graph, None))["graph.token"]
+    assert token.status == "fail"
+    assert token.fix.startswith("Check certificate_password")
+    assert "wrong-one" not in token.found + token.fix
