@@ -8,6 +8,7 @@ request raises `ForeignHost` before anything is sent.
 from __future__ import annotations
 
 import asyncio
+import string
 import time
 from collections.abc import AsyncGenerator, Callable, Generator
 from typing import Any, Protocol
@@ -66,6 +67,8 @@ def make_graph_credential(graph: GraphConnection) -> AsyncTokenCredential:
         ManagedIdentityCredential,
     )
 
+    if graph.auth_kind != "managed_identity":
+        _check_tenant_id(graph.tenant_id, required=graph.auth_kind != "azure_cli")
     options: dict[str, Any] = {}
     if graph.ca_bundle is not None:
         options["connection_verify"] = str(graph.ca_bundle)
@@ -89,6 +92,17 @@ def make_graph_credential(graph: GraphConnection) -> AsyncTokenCredential:
         except ValueError as error:  # e.g. Azure Arc refuses user-assigned identities
             raise AuthFailed(f"graph: managed identity: {sanitize_text(str(error))}") from error
     return AzureCliCredential(tenant_id=graph.tenant_id)
+
+
+_TENANT_ID_CHARACTERS = frozenset(string.ascii_letters + string.digits + "-.")
+
+
+def _check_tenant_id(tenant_id: str, *, required: bool) -> None:
+    """Refuse what azure-identity would refuse with a ValueError, in words that say what to fix."""
+    if (required and not tenant_id) or not set(tenant_id) <= _TENANT_ID_CHARACTERS:
+        raise AuthFailed(
+            "graph: tenant_id must be the Directory (tenant) ID GUID or a verified domain"
+        )
 
 
 def _certificate_credential(

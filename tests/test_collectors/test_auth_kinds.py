@@ -315,3 +315,19 @@ async def test_a_cli_token_the_graph_rejects_is_asked_again_then_fails(
     assert message.startswith("graph: the access token was rejected")
     assert "eyJhbGciOi.not.valid" not in message
     assert len(az.calls()) == 3
+
+
+@pytest.mark.parametrize("auth_kind", ["client_secret", "certificate", "azure_cli"])
+async def test_a_malformed_tenant_id_fails_clearly(
+    tenant, registered, cache, tmp_path, monkeypatch, auth_kind
+):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    graph = graph_with(
+        tenant,
+        tenant_id="contoso onmicrosoft com",
+        auth_kind=auth_kind,
+        client_secret=tenant.client_secret,
+        certificate_path=registered.write_pem(tmp_path / "graph.pem"),
+    )
+    message = await failed_poll(graph, tenant, cache)
+    assert message == "graph: tenant_id must be the Directory (tenant) ID GUID or a verified domain"
