@@ -133,8 +133,10 @@ class ScimwatchApp(App[None]):
         Binding("q", "quit", "Quit"),
     ]
 
-    cache_changed_at: reactive[datetime | None] = reactive(None, always_update=True)
-    """When the cache last got new polls; screens watch this and re-read."""
+    cache_changed_at: reactive[datetime | None] = reactive(None, always_update=True, init=False)
+    """When the cache last got new polls; screens watch this and re-read. Not `init`: the
+    app's reactives are initialised after the first screen mounted, and that screen would
+    read the cache a second time for nothing."""
     source_states: reactive[tuple[SourceState, ...]] = reactive(())
     """Each source's state for the status bar."""
     mode_note: reactive[str] = reactive("")

@@ -10,7 +10,6 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Static
-from textual.worker import get_current_worker
 
 from dashboard.screens.base import ScimwatchScreen
 from dashboard.timefmt import ago, clock, span
@@ -122,9 +121,17 @@ class OverviewScreen(ScimwatchScreen):
     class Read(Message):
         """The overview was read from the cache."""
 
-        def __init__(self, answer: Overview) -> None:
+        def __init__(self, answer: Overview, asked: int) -> None:
             super().__init__()
             self.answer = answer
+            self.asked = asked
+            """Which reload asked for it (`OverviewScreen.reload` counts them)."""
+
+    def __init__(self) -> None:
+        """The overview, not read yet."""
+        super().__init__()
+        self._asked = 0
+        self._shown = 0
 
     def compose_body(self) -> ComposeResult:
         """Jobs, last cycle, tiles, freshness."""
@@ -154,20 +161,28 @@ class OverviewScreen(ScimwatchScreen):
         self.query_one("#tile-pending", Tile).focus()
 
     def reload(self) -> None:
-        """Read the overview in a thread."""
-        self._read(self.now())
+        """Read the overview in a thread.
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="overview-read")
-    def _read(self, now: datetime) -> None:
+        Reads are not exclusive: at start-up the first status read asks again ~50 ms after the
+        mount did, and cancelling the first read would throw away the answer the first paint
+        is waiting for. Each answer is shown unless a newer one already was.
+        """
+        self._asked += 1
+        self._read(self._asked, self.now())
+
+    @work(thread=True, exit_on_error=False, group="overview-read")
+    def _read(self, asked: int, now: datetime) -> None:
         app = self.scim_app
         freshness = app.cache.freshness(now, app.freshness_intervals)
         with app.cache.reading() as db:
             answer = overview(db, now, freshness)
-        if not get_current_worker().is_cancelled:
-            self.post_message(self.Read(answer))
+        self.post_message(self.Read(answer, asked))
 
     def on_overview_screen_read(self, message: Read) -> None:
-        """Show what was read."""
+        """Show what was read, unless a newer read was shown already."""
+        if message.asked <= self._shown:
+            return
+        self._shown = message.asked
         answer, now = message.answer, self.now()
         self.query_one("#jobs", Static).update(jobs_text(answer.jobs, now))
         self.query_one("#last-cycle", Static).update(cycle_text(answer.last_cycle, now))

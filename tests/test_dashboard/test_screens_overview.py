@@ -45,6 +45,56 @@ async def test_overview_numbers_match_the_health_model(writer: Cache, tmp_path: 
         assert freshness.row_count == len(INTERVALS)
 
 
+async def test_start_up_reads_the_overview_once_and_once_more_for_the_status(
+    writer: Cache, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The mount reads; the first status read announces the cache and the overview reads again.
+    The app's `cache_changed_at` being initialised must not add a third read."""
+    import dashboard.screens.overview as overview_screen
+
+    reads: list[object] = []
+
+    def counted(*args: object, **kwargs: object) -> object:
+        reads.append(args)
+        return overview(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(overview_screen, "overview", counted)
+    app = app_on(writer, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert len(reads) == 2
+
+
+async def test_an_overtaken_read_is_shown_and_an_older_answer_never_replaces_a_newer(
+    writer: Cache, tmp_path: Path
+):
+    """Reads are not cancelled by newer ones (the first paint waits on the first); answers
+    arriving out of order show the newest."""
+    from dashboard.screens.overview import OverviewScreen
+
+    with writer.reading() as db:
+        truth = overview(db, NOW, writer.freshness(NOW, INTERVALS))
+    app = app_on(writer, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, OverviewScreen)
+        asked = screen._asked
+        screen.post_message(
+            OverviewScreen.Read(truth.model_copy(update={"pending_retries": 41}), asked + 2)
+        )
+        screen.post_message(
+            OverviewScreen.Read(truth.model_copy(update={"pending_retries": 7}), asked + 1)
+        )
+        await pilot.pause()
+        assert tile_number(app, "tile-pending") == "41"
+        screen.post_message(
+            OverviewScreen.Read(truth.model_copy(update={"pending_retries": 5}), asked + 3)
+        )
+        await pilot.pause()
+        assert tile_number(app, "tile-pending") == "5"
+
+
 async def test_overview_on_an_empty_cache_says_so(cache_path: Path, tmp_path: Path):
     with Cache.open_writer(cache_path) as cache:
         app = app_on(cache, tmp_path)
