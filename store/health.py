@@ -121,6 +121,11 @@ def _assess_job(job: SyncJob, now: datetime) -> JobHealth:
     elif late > grace_for(interval):
         state, overdue_by = "overdue", late
         summary = f"Next cycle is {_span(late)} late (expected {_clock(next_expected)})."
+    elif late > timedelta(0):
+        summary = (
+            f"Next cycle expected {_clock(next_expected)}: {_span(late)} late, within the "
+            f"{_span(grace_for(interval))} grace (cycles often start late)."
+        )
     return JobHealth(
         job=job,
         state=state,

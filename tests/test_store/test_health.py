@@ -48,6 +48,7 @@ def test_a_cycle_late_within_the_grace_is_not_overdue(tenant):
     tenant.job(last_began=NOW - timedelta(minutes=52), last_ended=NOW - timedelta(minutes=49))
     (job,) = read(tenant, health.job_health, NOW)
     assert job.state == "healthy"
+    assert "9 min late, within the 10 min grace" in job.summary  # not a bare "expected" time
 
 
 def test_an_active_job_without_execution_for_three_intervals_is_silent(tenant):
