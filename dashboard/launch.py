@@ -56,12 +56,27 @@ class LaunchError(click.ClickException):
     """The TUI cannot start; the message says what to do."""
 
 
+def graph_identified(settings: Settings) -> bool:
+    """Whether the settings say who scimwatch signs in to Entra as.
+
+    A client secret or certificate needs the app's tenant and client id. A managed identity
+    needs the tenant; its client id only picks a user-assigned identity (empty: the host's
+    system-assigned one). The Azure CLI signs in as whoever ran `az login`.
+    """
+    graph = settings.graph
+    if graph.auth_kind == "azure_cli":
+        return True
+    if graph.auth_kind == "managed_identity":
+        return bool(graph.tenant_id)
+    return bool(graph.tenant_id and graph.client_id)
+
+
 def graph_connection(settings: Settings) -> GraphConnection | None:
     """The Graph connection the settings describe, or None when Entra is not configured."""
     from collectors.config import GraphConnection
 
     graph = settings.graph
-    if not (graph.tenant_id and graph.client_id and graph.nextgen_sp_id):
+    if not (graph_identified(settings) and graph.nextgen_sp_id):
         return None
     login_url, graph_url = graph.hosts()
     return GraphConnection(
@@ -185,9 +200,8 @@ def run_app(
 
 def is_configured(settings: Settings) -> bool:
     """Whether at least one service is configured enough to poll."""
-    return bool(
-        (settings.graph.tenant_id and settings.graph.client_id) or (settings.harness.account_id)
-    )
+    graph = settings.graph
+    return bool((graph_identified(settings) and graph.nextgen_sp_id) or settings.harness.account_id)
 
 
 def run_tui(settings: Settings) -> None:

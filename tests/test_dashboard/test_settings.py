@@ -227,3 +227,31 @@ def test_webhooks_in_a_shared_config_file_are_refused(config_file):
 def test_an_empty_ca_bundle_means_none(monkeypatch):
     monkeypatch.setenv("SCIMWATCH_CA_BUNDLE", "")
     assert load_settings().ca_bundle is None
+
+
+@pytest.mark.parametrize(
+    ("graph", "connects"),
+    [
+        ({"auth_kind": "client_secret", "tenant_id": "t", "client_id": "c"}, True),
+        ({"auth_kind": "client_secret", "tenant_id": "t"}, False),
+        ({"auth_kind": "certificate", "tenant_id": "t", "certificate_path": "/x.pem"}, False),
+        # The host's system-assigned identity: no client id to give.
+        ({"auth_kind": "managed_identity", "tenant_id": "t"}, True),
+        ({"auth_kind": "managed_identity", "client_id": "c"}, False),
+        # Whoever ran `az login`: neither id is needed to sign in.
+        ({"auth_kind": "azure_cli"}, True),
+    ],
+)
+def test_each_auth_kind_needs_only_the_ids_it_signs_in_with(graph, connects, tmp_path):
+    from dashboard.launch import graph_connection, is_configured
+    from dashboard.settings import Settings
+
+    settings = Settings(
+        graph={**graph, "nextgen_sp_id": "sp"}, cache_path=tmp_path / "c.db", use_keyring=False
+    )
+    connection = graph_connection(settings)
+    assert (connection is not None) is connects
+    assert is_configured(settings) is connects
+    if connection is not None:
+        assert connection.auth_kind == graph["auth_kind"]
+        assert connection.client_id == graph.get("client_id", "")
