@@ -7,7 +7,6 @@ as text); they map onto the strict records of `store.models`. One malformed item
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -21,7 +20,7 @@ from pydantic import AliasChoices, Field
 from collectors.base import Collector, RecordSink, UnexpectedPayload, sanitize_text
 from collectors.config import GraphConnection, PollingConfig
 from collectors.http import ApiClient
-from collectors.wire import WireModel, collect_whole, dedupe, parse_items, parse_page
+from collectors.wire import WireModel, collect_whole, dedupe, on_page, parse_items, parse_page
 from store.detail import pack_detail
 from store.models import (
     AppName,
@@ -386,9 +385,7 @@ class ProvisioningCollector:
             try:
                 async for items in self._pages(since, until):
                     pages += 1
-                    # ~0.1 s of validation per 1,000 events: in a thread, so the TUI's event
-                    # loop (which runs this collector) keeps answering keys meanwhile.
-                    events, skipped = await asyncio.to_thread(self._keep, items)
+                    events, skipped = await on_page(items, self._keep)
                     fetched.add(events, skipped)
                     await stage(events)
             except UnexpectedPayload as error:

@@ -50,7 +50,21 @@ class WireModel(BaseModel):
 
 
 PAGE_IN_THREAD = 50
-"""Pages with at least this many items are validated in a worker thread (`parse_page`)."""
+"""Pages with at least this many items are validated in a worker thread (`on_page`)."""
+
+P = TypeVar("P", bound=Sequence[Any])
+
+
+async def on_page(items: P, work: Callable[[P], T]) -> T:
+    """`work(items)` for a page just fetched, in a worker thread when the page is large.
+
+    Validating 1,000 items takes ~0.1 s of CPU. The TUI runs the collectors in its event loop:
+    done there, it would hold up keys and drawing for that long at every page of a backfill.
+    A small page costs less than the hop to a thread and back.
+    """
+    if len(items) < PAGE_IN_THREAD:
+        return work(items)
+    return await asyncio.to_thread(work, items)
 
 
 async def parse_page(
@@ -59,14 +73,8 @@ async def parse_page(
     to_record: Callable[[W], T],
     what: str,
 ) -> tuple[list[T], int]:
-    """`parse_items` for a page just fetched, in a thread when the page is large.
-
-    Validating 1,000 items takes ~0.1 s of CPU. The TUI runs the collectors in its event loop:
-    done there, it would hold up keys and drawing for that long at every page of a backfill.
-    """
-    if len(items) < PAGE_IN_THREAD:
-        return parse_items(items, wire_type, to_record, what)
-    return await asyncio.to_thread(parse_items, items, wire_type, to_record, what)
+    """`parse_items` for a page just fetched, in a thread when the page is large (`on_page`)."""
+    return await on_page(items, lambda page: parse_items(page, wire_type, to_record, what))
 
 
 def parse_items(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,6 +19,7 @@ from collectors.graph import (
     parse_interval,
     sync_time,
 )
+from collectors.wire import PAGE_IN_THREAD
 from store.detail import unpack_detail
 from store.models import (
     AppRoleAssignment,
@@ -139,6 +141,30 @@ async def test_events_of_other_service_principals_are_dropped_client_side():
     mock = MockApi(FakeClock(), lambda request: json_response(page))
     batch = await provisioning(mock).collect("2024-05-04T03:00:00Z")
     assert "75b5b0ae-9fc5-8d0e-e0a9-7a6a4728de56" not in {event.id for event in batch.records}
+
+
+@pytest.mark.parametrize(
+    ("events", "in_worker_thread"), [(PAGE_IN_THREAD - 1, False), (PAGE_IN_THREAD, True)]
+)
+async def test_a_provisioning_page_goes_to_a_thread_only_when_large_enough(
+    monkeypatch, events, in_worker_thread
+):
+    """The same size rule as every other page (`on_page`): a small page stays on the loop."""
+    template = fixture("graph", "provisioning_mixed")["value"][0]
+    page = {"value": [{**template, "id": f"event-{index}"} for index in range(events)]}
+    mock = MockApi(FakeClock(), lambda request: json_response(page))
+    collector = provisioning(mock)
+    keep = collector._keep
+    threads: list[threading.Thread] = []
+
+    def recording_keep(items):
+        threads.append(threading.current_thread())
+        return keep(items)
+
+    monkeypatch.setattr(collector, "_keep", recording_keep)
+    batch = await collector.collect("2024-05-04T03:00:00Z")
+    assert len(batch.records) == events
+    assert [thread is threading.main_thread() for thread in threads] == [not in_worker_thread]
 
 
 async def test_first_run_backfills_newest_first_in_growing_windows_to_the_retention_limit():
