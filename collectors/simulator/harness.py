@@ -11,11 +11,10 @@ stub that always answers an empty page; 429 without Retry-After past the documen
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
@@ -342,11 +341,6 @@ class HarnessApp:
             }
         )
 
-    def _imported_users(self, skip: int) -> Iterator[HarnessUser]:
-        h = self.scenario.harness
-        imported = (u for u in itertools.chain(h.users.rows(), h.fg_users.values()) if u.imported)
-        return itertools.islice(imported, skip, None)
-
     async def scim_users(self, request: Request) -> Response:
         def build() -> Response:
             search, start, skip, count = self._list_params(request)
@@ -357,7 +351,7 @@ class HarnessApp:
                 candidates = ([found] if found and found.imported else []) + fg
                 page = candidates[skip : skip + count]
             else:
-                page = list(itertools.islice(self._imported_users(skip), count))
+                page = h.scim_page(skip, count)
             page = [u for u in page if u.ng_member]  # NG drops users that are not NextGen members
             return self._list([self._scim_user_json(u, listing=True) for u in page], start, count)
 

@@ -56,6 +56,9 @@ class HarnessState:
     projects: list[tuple[str, str, str]] = field(default_factory=list)
     _email_index: dict[str, str] = field(default_factory=dict)
     _counter: int = 0
+    _imported: tuple[list[HarnessUser], list[HarnessUser]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def new_uuid(self, kind: str = "hu-extra") -> str:
         self._counter += 1
@@ -76,6 +79,27 @@ class HarnessState:
                 return candidate
         return None
 
+    def scim_page(self, skip: int, count: int) -> list[HarnessUser]:
+        """A page of SCIM ``GET /Users`` before NextGen drops its non-members (harness-api.md 1.4).
+
+        Harness walks its imported users (here: the account's, then FirstGen's) and skips
+        ``startIndex - 1`` of them. The imported users are kept until the next user put or
+        delete, so a page is a slice: walking the skipped rows made a full listing quadratic.
+        """
+        imported = self._imported_users()
+        page = imported[skip : skip + count]
+        if len(page) < count:  # past the account's users: FirstGen's (a few) come next
+            firstgen = [user for user in self.fg_users.values() if user.imported]
+            offset = max(0, skip - len(imported))
+            page += firstgen[offset : offset + count - len(page)]
+        return page
+
+    def _imported_users(self) -> list[HarnessUser]:
+        rows = self.users.rows()  # the same list until the next put or delete
+        if self._imported is None or self._imported[0] is not rows:
+            self._imported = (rows, [user for user in rows if user.imported])
+        return self._imported[1]
+
     def remove_user(self, uuid: str) -> None:
         user = self.users.get(uuid)
         if user is not None:
@@ -91,7 +115,9 @@ class HarnessState:
         email = email.lower()
         existing = self.find_user_by_email(email)
         if existing is not None:
-            existing.imported = existing.externally_managed = existing.ng_member = True
+            if not (existing.imported and existing.externally_managed and existing.ng_member):
+                existing.imported = existing.externally_managed = existing.ng_member = True
+                self.users.put(existing.uuid, existing)  # a new listing, and a base row kept
             return ScimOutcome(201, existing.uuid)
         user = HarnessUser(
             self.new_uuid(), email, name, given, family, external_id, created=at, modified=at
