@@ -28,7 +28,7 @@ from typing import Any, Literal, TextIO
 from collectors.base import Collector, CollectorError, Throttled, redact, sanitize_text
 from collectors.config import PollingConfig
 from collectors.http import utc_now
-from collectors.runner import poll_source, release_memory
+from collectors.runner import poll_source
 from store.cache import Cache
 
 LOGGER_NAME = "scimwatch"
@@ -135,7 +135,6 @@ class _SourceLoop:
         steps = 0
         while not self.stop.is_set():
             delay, complete = await self._poll()
-            await asyncio.to_thread(release_memory, collect_cycles=True)
             steps += 1
             if self.last_ok and not complete and steps < MAX_BACKFILL_STEPS:
                 continue
@@ -149,7 +148,7 @@ class _SourceLoop:
         source = self.collector.source
         interval = self.polling.interval(source).total_seconds()
         try:
-            result = await poll_source(self.collector, self.cache, self.clock)
+            result = await poll_source(self.collector, self.cache, self.clock, collect_cycles=True)
         except CollectorError as error:
             self.failures += 1
             self.last_ok = False

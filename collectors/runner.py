@@ -39,13 +39,31 @@ class PollResult:
 
 
 async def poll_source(
-    collector: Collector, cache: Cache, clock: Callable[[], datetime] = utc_now
+    collector: Collector,
+    cache: Cache,
+    clock: Callable[[], datetime] = utc_now,
+    *,
+    collect_cycles: bool = False,
 ) -> PollResult:
     """Collect one source and save its batch; like `poll_once`, also saying if it is complete.
+
+    However it ends, the poll then gives its memory back (`release_memory`), with a full
+    collection first when `collect_cycles` (the headless loop; never under the TUI).
 
     Raises:
         CollectorError: the source failed; a failed PollRun was recorded first.
     """
+    try:
+        return await _collect_and_save(collector, cache, clock)
+    finally:
+        # Shielded, so a cancelled poll gives its memory back too; after the poll's frame
+        # is gone, so its batch is garbage by then.
+        await asyncio.shield(asyncio.to_thread(release_memory, collect_cycles=collect_cycles))
+
+
+async def _collect_and_save(
+    collector: Collector, cache: Cache, clock: Callable[[], datetime]
+) -> PollResult:
     started_at = clock()
     # A staging collector hands its records over page by page, into temp tables of the
     # connection that saves them with the batch (a listing cut short prunes nothing).
@@ -75,11 +93,9 @@ async def poll_source(
         poll_run = await asyncio.to_thread(cache.save_batch, batch, started_at, clock())
         return PollResult(poll_run=poll_run, complete=batch.complete)
     finally:
-        # Shielded: a cancelled poll still drops its staged rows (after any save in flight)
-        # and gives back the memory it freed.
+        # Shielded: a cancelled poll still drops its staged rows (after any save in flight).
         if staged is not None:
             await asyncio.shield(asyncio.to_thread(staged.close))
-        await asyncio.shield(asyncio.to_thread(release_memory))
 
 
 def _check_source(collector: Collector, batch: Batch) -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import io
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
 
+from collectors import runner
 from collectors.base import SourceUnavailable, StagingCollector
 from collectors.runner import poll_source, release_memory
 from collectors.wire import collect_whole
@@ -108,19 +110,32 @@ def test_release_memory_is_harmless():
     release_memory()
 
 
-async def test_the_collect_loop_frees_cycles_and_trims_after_every_poll(
-    tmp_path, monkeypatch, cache
-):
+class MemoryReleases:
+    """Counts what `release_memory` does, whoever calls it: heap trims and full collections."""
+
+    def __init__(self, monkeypatch):
+        self.trims = 0
+        self.collections = 0
+        monkeypatch.setattr(runner, "_malloc_trim", lambda: self.trim)
+        monkeypatch.setattr(runner, "gc", SimpleNamespace(collect=self.collect))
+
+    def trim(self, pad: int) -> int:
+        self.trims += 1
+        return 1
+
+    def collect(self) -> int:
+        self.collections += 1
+        return 0
+
+
+async def test_the_collect_loop_trims_once_per_poll_after_a_full_collection(monkeypatch, cache):
     from collectors import headless
     from collectors.config import PollingConfig
 
     class FailingNg(PagedCollector):
         source: SourceName = "harness.ng"
 
-    calls: list[bool] = []
-    monkeypatch.setattr(
-        headless, "release_memory", lambda *, collect_cycles=False: calls.append(collect_cycles)
-    )
+    releases = MemoryReleases(monkeypatch)
     logger = headless.make_logger("json", io.StringIO())
     status = await headless.run_collect(
         [PagedCollector("a"), FailingNg("b", fail_after=0)],
@@ -131,7 +146,17 @@ async def test_the_collect_loop_frees_cycles_and_trims_after_every_poll(
         handle_signals=False,
     )
     assert status == 1
-    assert calls == [True, True]  # after the saved poll and after the failed one
+    # One saved poll and one failed one: each trimmed once, after a full collection.
+    assert (releases.trims, releases.collections) == (2, 2)
     last = cache.last_poll("harness.ng")
     assert last is not None
     assert last.error_kind == "unavailable"
+
+
+async def test_a_poll_outside_the_collect_loop_trims_without_a_full_collection(monkeypatch, cache):
+    """The TUI polls through `poll_source` too: a full collection would stall its event loop."""
+    releases = MemoryReleases(monkeypatch)
+    await poll_source(PagedCollector("a"), cache, clock=lambda: T0)
+    with pytest.raises(SourceUnavailable):
+        await poll_source(PagedCollector("b", fail_after=0), cache, clock=lambda: T0)
+    assert (releases.trims, releases.collections) == (2, 0)
