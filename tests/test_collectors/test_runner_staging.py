@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import io
+import weakref
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
 
 from collectors import runner
-from collectors.base import SourceUnavailable, StagingCollector
+from collectors.base import SourceUnavailable
 from collectors.runner import poll_source, release_memory
 from collectors.wire import collect_whole
 from store.cache import Cache
@@ -28,8 +30,10 @@ class PagedCollector:
         self.names = names
         self.fail_after = fail_after
         self.staged_pages = 0
+        self.whole_collects = 0
 
     async def collect(self, watermark):
+        self.whole_collects += 1
         return await collect_whole(self, watermark)
 
     async def collect_into(self, watermark, stage):
@@ -56,8 +60,8 @@ def group_ids(cache: Cache) -> list[str]:
 
 async def test_pages_are_staged_then_saved_as_one_snapshot(cache):
     collector = PagedCollector("a", "b", "c")
-    assert isinstance(collector, StagingCollector)
     await poll_source(collector, cache, clock=lambda: T0)
+    assert (collector.staged_pages, collector.whole_collects) == (3, 0)  # page by page
     result = await poll_source(PagedCollector("a", "c"), cache, clock=lambda: T0)
     assert result.poll_run.ok
     assert result.poll_run.records == 2
@@ -79,7 +83,7 @@ async def test_a_listing_failing_halfway_prunes_nothing_and_saves_nothing(cache)
     assert not cache._staged
 
 
-async def test_a_cancelled_staged_poll_leaves_the_cache_as_it_was(cache):
+async def test_a_cancelled_staged_poll_leaves_nothing_staged_for_the_next_one(cache):
     await poll_source(PagedCollector("a"), cache, clock=lambda: T0)
     started = asyncio.Event()
 
@@ -91,12 +95,17 @@ async def test_a_cancelled_staged_poll_leaves_the_cache_as_it_was(cache):
             raise AssertionError("not reached")
 
     task = asyncio.create_task(poll_source(Hanging(), cache, clock=lambda: T0))
-    await started.wait()
+    waiting = asyncio.create_task(started.wait())
+    await asyncio.wait({waiting, task}, return_when=asyncio.FIRST_COMPLETED)
+    assert started.is_set(), task  # the poll got as far as staging (it did not fail first)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert group_ids(cache) == ["a"]
     assert not cache._staged
+    # The next poll stages afresh: its snapshot holds its own listing, not the cancelled "z".
+    result = await poll_source(PagedCollector("b"), cache, clock=lambda: T0)
+    assert result.poll_run.records == 1
+    assert group_ids(cache) == ["b"]
 
 
 async def test_collect_gathers_the_pages_into_one_batch():
@@ -105,9 +114,28 @@ async def test_collect_gathers_the_pages_into_one_batch():
     assert batch.snapshots == [Snapshot(table="entra_groups")]
 
 
-def test_release_memory_is_harmless():
-    release_memory()
-    release_memory()
+class Cyclic:
+    """An object that refers to itself: only a full collection frees it."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+@pytest.mark.parametrize("collect_cycles", [False, True])
+def test_release_memory_trims_the_heap_and_frees_cycles_only_when_asked(
+    monkeypatch, collect_cycles
+):
+    trims: list[int] = []
+    monkeypatch.setattr(runner, "_malloc_trim", lambda: trims.append)
+    garbage = weakref.ref(Cyclic())
+    gc.disable()  # no automatic collection in between
+    try:
+        release_memory(collect_cycles=collect_cycles)
+        freed = garbage() is None
+    finally:
+        gc.enable()
+    assert trims == [0]
+    assert freed is collect_cycles
 
 
 class MemoryReleases:
