@@ -6,8 +6,11 @@ or the new one (never a mix), and no export is left under its final name half-wr
 
 from __future__ import annotations
 
+import json
+import os
 import random
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -23,6 +26,8 @@ from tests.test_reliability.oracle import REPO
 from tests.test_reliability.test_corrupt_cache import event, filled
 
 KILLS = 6
+EVENTS = 500
+"""Events in the cache being migrated (its m004 rebuilds derived tables from each one)."""
 
 EXPORT = """
 import sys
@@ -37,13 +42,36 @@ print("done", flush=True)
 """
 
 MIGRATE = """
+import json
+import os
+import signal
 import sys
 from pathlib import Path
 from store.cache import Cache
-print("ready", flush=True)
+from store.schema import migrations
+
+kill_at = int(os.environ["KILL_AT"])
+statements = []
+
+def trace(statement):
+    statements.append(statement)
+    if len(statements) == kill_at:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+apply = migrations.apply
+
+def traced_apply(db, **options):
+    db.conn.set_trace_callback(trace)
+    apply(db, **options)
+
+migrations.apply = traced_apply
 Cache.open_writer(Path(sys.argv[1])).close()
-print("done", flush=True)
+print(json.dumps(statements))
 """
+"""Opens (and so migrates) a cache; SIGKILLs itself as the KILL_AT-th statement of the
+migration starts (SQLite's trace callback fires before a statement runs, so a kill at a
+COMMIT leaves that migration uncommitted). KILL_AT=0 runs to the end and prints every
+statement the migration ran."""
 
 
 def start_ready(script: str, args: list[str]) -> subprocess.Popen[bytes]:
@@ -121,37 +149,93 @@ def old_schema_cache(path: Path, events: int) -> None:
         db.table("provisioning_events").insert_all(rows)
 
 
-def schema_state(path: Path) -> tuple[list[str], bool, bool]:
+Snapshot = tuple[list[tuple[str, ...]], dict[str, list[str]]]
+
+
+def snapshot(path: Path) -> tuple[int, Snapshot]:
+    """How many migrations are applied, and every schema object and row but their record."""
     with closing(sqlite3.connect(path)) as db:
         applied = [row[0] for row in db.execute("SELECT name FROM _sqlite_migrations ORDER BY id")]
-        old_index = db.execute(
-            "SELECT count(*) FROM sqlite_master WHERE name = 'provisioning_events_cycle'"
-        ).fetchone() == (1,)
-        columns = {row[1] for row in db.execute("PRAGMA table_info(object_state)")}
-    return applied, old_index, "latest_cycle_id" in columns
+        schema = sorted(
+            db.execute(
+                "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
+            )
+        )
+        tables = [row[1] for row in schema if row[0] == "table" and row[1] != "_sqlite_migrations"]
+        rows = {
+            table: sorted(map(repr, db.execute(f'SELECT * FROM "{table}"'))) for table in tables
+        }
+    assert applied == migration_names()[: len(applied)]
+    return len(applied), (schema, rows)
 
 
-def test_kill_during_a_migration_leaves_the_old_or_the_new_schema(tmp_path):
-    names = [m.name for m in migrations._migrations]
-    landed = 0
+def migration_names() -> list[str]:
+    return [migration.name for migration in migrations._migrations]
+
+
+def states_by_version(template: Path, work: Path) -> dict[int, Snapshot]:
+    """What the cache holds after each number of applied migrations, migrating without a kill."""
+    path = work / "reference.db"
+    shutil.copyfile(template, path)
+    names = migration_names()
+    applied, state = snapshot(path)
+    states = {applied: state}
+    for version in range(applied + 1, len(names) + 1):
+        with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+            migrations.apply(Database(conn), stop_before=names[version : version + 1] or None)
+        applied, states[version] = snapshot(path)
+        assert applied == version
+    return states
+
+
+def migrate(path: Path, kill_at: int) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-c", MIGRATE, str(path)],
+        cwd=REPO,
+        env={**os.environ, "KILL_AT": str(kill_at)},
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def statements_to_die_at(statements: list[str]) -> dict[int, int]:
+    """Statements to die at (1-based) -> migrations committed before it, chosen from a trace.
+
+    In each migration's transaction its first statement and its COMMIT (a kill just after a
+    COMMIT is one inside the next migration), and halfway through the first migration (m004
+    rebuilds the derived tables from every event).
+    """
+    verbs = [statement.split()[0].upper() for statement in statements]
+    begins = [index for index, verb in enumerate(verbs) if verb == "BEGIN"]
+    commits = [index for index, verb in enumerate(verbs) if verb == "COMMIT"]
+    indexes = {index + 1 for index in begins} | set(commits)
+    indexes.add((begins[0] + commits[0]) // 2)
+    return {index + 1: verbs[:index].count("COMMIT") for index in sorted(indexes)}
+
+
+def test_kill_during_a_migration_leaves_each_migration_whole_or_absent(tmp_path):
+    names = migration_names()
     template = tmp_path / "template.db"
-    old_schema_cache(template, events=10_000)
-    shutil.copyfile(template, tmp_path / "timed.db")
-    duration = timed(MIGRATE, [str(tmp_path / "timed.db")])
-    for attempt, moment in enumerate(kill_points(duration)):
-        path = tmp_path / f"cache-{attempt}.db"
+    old_schema_cache(template, events=EVENTS)
+    before, _ = snapshot(template)
+    states = states_by_version(template, tmp_path)
+    shutil.copyfile(template, tmp_path / "traced.db")
+    traced = migrate(tmp_path / "traced.db", kill_at=0)
+    assert traced.returncode == 0, traced.stderr
+    points = statements_to_die_at(json.loads(traced.stdout))
+    assert len(points) >= 2 * (len(names) - before) + 1, "a migration ran outside a transaction"
+    for kill_at, committed in points.items():
+        path = tmp_path / f"cache-{kill_at}.db"
         shutil.copyfile(template, path)
-        landed += kill_after(MIGRATE, [str(path)], moment)
-        applied, old_index, new_column = schema_state(path)
-        assert applied == names[: len(applied)]
-        if "m004_leaner_event_indexes_and_cycle_of_latest" in applied:
-            assert (old_index, new_column) == (False, True)
-        else:
-            assert (old_index, new_column) == (True, False)  # never half of m004
+        assert migrate(path, kill_at).returncode == -signal.SIGKILL
+        applied, state = snapshot(path)
+        assert state == states[applied], kill_at  # each migration whole or not there at all
+        assert applied == before + committed, kill_at
         with Cache.open_writer(path) as cache:  # the next start finishes the migration
             assert cache.schema_version() == names
-            assert cache.count("provisioning_events") == 10_000
+            assert cache.count("provisioning_events") == EVENTS
             assert cache.recovered_from is None
+        assert snapshot(path) == (len(names), states[len(names)])
         with closing(sqlite3.connect(path)) as db:
             assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    assert landed >= KILLS // 2
