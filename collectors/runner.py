@@ -6,6 +6,7 @@ The same function serves the TUI's workers and the headless `collect` loop (STYL
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import functools
 import gc
@@ -24,8 +25,8 @@ from collectors.base import (
     sanitize_text,
 )
 from collectors.http import utc_now
-from store.cache import Cache
-from store.models import Batch, PollRun, Record
+from store.cache import Cache, StagedPoll
+from store.models import Batch, PollRun, Record, SourceName
 
 log = logging.getLogger("scimwatch.collectors.runner")
 
@@ -68,7 +69,7 @@ async def _collect_and_save(
     # A staging collector hands its records over page by page, into temp tables of the
     # connection that saves them with the batch (a listing cut short prunes nothing).
     staged = (
-        await asyncio.to_thread(cache.staging, collector.source)
+        await _open_staging(cache, collector.source)
         if isinstance(collector, StagingCollector)
         else None
     )
@@ -101,6 +102,22 @@ async def _collect_and_save(
 def _check_source(collector: Collector, batch: Batch) -> None:
     if batch.source != collector.source:
         raise RuntimeError(f"{collector.source} returned a batch for {batch.source}")
+
+
+async def _open_staging(cache: Cache, source: SourceName) -> StagedPoll:
+    """The source's staged poll, opened in a thread; closed again if the poll is cancelled.
+
+    The thread registers it with the cache even when the poll is cancelled meanwhile, and a
+    staged poll left open would fail every later poll of the source.
+    """
+    opening = asyncio.ensure_future(asyncio.to_thread(cache.staging, source))
+    try:
+        return await asyncio.shield(opening)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):  # opening failed: nothing to close
+            staged = await opening
+            await asyncio.to_thread(staged.close)
+        raise
 
 
 def release_memory(*, collect_cycles: bool = False) -> None:

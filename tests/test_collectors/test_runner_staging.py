@@ -108,6 +108,33 @@ async def test_a_cancelled_staged_poll_leaves_nothing_staged_for_the_next_one(ca
     assert group_ids(cache) == ["b"]
 
 
+async def test_a_poll_cancelled_while_its_staged_poll_opens_closes_it(cache, monkeypatch):
+    """The thread opening the staged poll registers it even when the poll is cancelled meanwhile;
+    left open, every later poll of the source would fail with 'already has a staged poll'."""
+    import threading
+
+    opening, release = threading.Event(), threading.Event()
+    real_staging = cache.staging
+
+    def slow_staging(source):
+        opening.set()
+        release.wait()
+        return real_staging(source)
+
+    monkeypatch.setattr(cache, "staging", slow_staging)
+    task = asyncio.create_task(poll_source(PagedCollector("a"), cache, clock=lambda: T0))
+    await asyncio.to_thread(opening.wait)
+    task.cancel()  # cancels what the poll awaits (the thread's future) while the thread opens
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not cache._staged
+    monkeypatch.setattr(cache, "staging", real_staging)
+    result = await poll_source(PagedCollector("b"), cache, clock=lambda: T0)
+    assert result.poll_run.ok
+    assert group_ids(cache) == ["b"]
+
+
 async def test_collect_gathers_the_pages_into_one_batch():
     batch = await PagedCollector("a", "b", "a").collect(None)
     assert [record.id for record in batch.records] == ["a", "b"]
