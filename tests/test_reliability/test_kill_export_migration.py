@@ -1,20 +1,20 @@
 """T-D3: SIGKILL during a `VACUUM INTO` export and during a schema migration.
 
 Afterwards the cache opens, `integrity_check` is ok, nothing is lost, the schema is the old one
-or the new one (never a mix), and no export is left under its final name half-written.
+or the new one (never a mix), and no export is left under its final name half-written. Each
+kill lands at a chosen point of the work (a statement, or a step count inside one), not at a
+guessed moment.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from contextlib import closing
 from pathlib import Path
 
@@ -26,20 +26,54 @@ from tests.test_reliability.oracle import REPO
 from tests.test_reliability.test_corrupt_cache import event, filled
 
 KILLS = 6
+EXPORT_EVENTS = 2_000
 EVENTS = 500
 """Events in the cache being migrated (its m004 rebuilds derived tables from each one)."""
 
 EXPORT = """
+import os
+import signal
+import sqlite3
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+
+kill_at = int(os.environ["KILL_AT"])
+ticks = 0
+
+def tick():
+    global ticks
+    ticks += 1
+    if ticks == kill_at:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return 0
+
+connect = sqlite3.connect
+
+def ticking_connect(*args, **kwargs):
+    conn = connect(*args, **kwargs)
+    conn.set_progress_handler(tick, 200)
+    return conn
+
+sqlite3.connect = ticking_connect
+replace = os.replace
+
+def ticking_replace(*args, **kwargs):
+    tick()  # one more point to die at: the export is written, not yet renamed
+    return replace(*args, **kwargs)
+
+os.replace = ticking_replace
 from store.cache import Cache
 from store.export import export_sqlite
 cache = Cache.open_reader(Path(sys.argv[1]))
-print("ready", flush=True)
+ticks = 0  # count from the export on
 export_sqlite(cache, Path(sys.argv[2]), datetime(2024, 5, 4, tzinfo=UTC))
-print("done", flush=True)
+print(ticks, flush=True)
 """
+"""Exports a cache, SIGKILLing itself at the KILL_AT-th tick: SQLite's progress handler every
+200 virtual-machine steps of any connection (inside `VACUUM INTO` and the health tables'
+writes), and once more just before the finished export is renamed onto its name. KILL_AT=0
+runs to the end and prints how many ticks the export took."""
 
 MIGRATE = """
 import json
@@ -74,67 +108,43 @@ COMMIT leaves that migration uncommitted). KILL_AT=0 runs to the end and prints 
 statement the migration ran."""
 
 
-def start_ready(script: str, args: list[str]) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        [sys.executable, "-c", script, *args], cwd=REPO, stdout=subprocess.PIPE
+def export(source: Path, target: Path, kill_at: int) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-c", EXPORT, str(source), str(target)],
+        cwd=REPO,
+        env={**os.environ, "KILL_AT": str(kill_at)},
+        capture_output=True,
+        check=False,
     )
-    assert process.stdout is not None
-    assert process.stdout.readline() == b"ready\n"
-    return process
-
-
-def timed(script: str, args: list[str]) -> float:
-    """Seconds from ready to done of one uninterrupted run (to spread the kills over)."""
-    process = start_ready(script, args)
-    started = time.monotonic()
-    process.communicate(timeout=60)
-    assert process.returncode == 0
-    return time.monotonic() - started
-
-
-def kill_after(script: str, args: list[str], seconds: float) -> bool:
-    """Run `script`, SIGKILL it `seconds` after it is ready; True if the kill landed."""
-    process = start_ready(script, args)
-    try:
-        process.wait(timeout=seconds)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.communicate()
-        return True
-    process.communicate()
-    return False
-
-
-def kill_points(duration: float) -> list[float]:
-    """KILLS moments spread over the operation, jittered reproducibly."""
-    chooser = random.Random(duration)
-    return [duration * (index + chooser.random()) / KILLS for index in range(KILLS)]
 
 
 def test_kill_during_export_leaves_the_cache_whole_and_no_half_export(tmp_path):
-    source = filled(tmp_path / "cache.db", events=20_000)
-    duration = timed(EXPORT, [str(source), str(tmp_path / "export-timed.db")])
-    landed = 0
-    for attempt, moment in enumerate(kill_points(duration)):
-        target = tmp_path / f"export-{attempt}.db"
-        landed += kill_after(EXPORT, [str(source), str(target)], moment)
-        if target.exists():  # finished before the kill: must be a whole export
-            with closing(sqlite3.connect(target)) as db:
-                assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-                assert db.execute("SELECT count(*) FROM provisioning_events").fetchone() == (
-                    20_000,
-                )
-    assert landed >= KILLS // 2
+    source = filled(tmp_path / "cache.db", events=EXPORT_EVENTS)
+    whole = export(source, tmp_path / "export-whole.db", kill_at=0)
+    assert whole.returncode == 0, whole.stderr.decode()
+    ticks = int(whole.stdout)
+    # Spread over the export, and the last tick: written whole, killed before the rename.
+    kill_points = sorted({*range(1, ticks, max(1, ticks // KILLS)), ticks})
+    assert len(kill_points) > KILLS // 2
+    for kill_at in kill_points:
+        target = tmp_path / f"export-{kill_at}.db"
+        killed = export(source, target, kill_at)
+        assert killed.returncode == -signal.SIGKILL, (kill_at, killed.stderr.decode())
+        assert not target.exists(), kill_at  # never a half export under its final name
     # Whatever was left is only ever a dot-file marked partial, never the export's name.
     leftovers = {p.name for p in tmp_path.iterdir()} - {
         "cache.db",
         "cache.db-wal",
         "cache.db-shm",
         "cache.db.lock",
+        "export-whole.db",
     }
-    assert all(name.startswith("export-") or ".partial" in name for name in leftovers), leftovers
+    assert all(".partial" in name for name in leftovers), leftovers
+    with closing(sqlite3.connect(tmp_path / "export-whole.db")) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert db.execute("SELECT count(*) FROM provisioning_events").fetchone() == (EXPORT_EVENTS,)
     with Cache.open_writer(source) as cache:
-        assert cache.count("provisioning_events") == 20_000
+        assert cache.count("provisioning_events") == EXPORT_EVENTS
     with closing(sqlite3.connect(source)) as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
