@@ -341,7 +341,8 @@ def _newest_matching(
 
 
 _TEXT_MATCHES = 500
-"""Objects (and cycles) a text filter may match; more means the text is too vague."""
+"""Objects (and cycles) a text filter fetches events of by id; past that it reads the events
+newest first instead."""
 
 
 def _text_condition(db: Database, text: str) -> tuple[str, list[Any]]:
@@ -351,7 +352,8 @@ def _text_condition(db: Database, text: str) -> tuple[str, list[Any]]:
     up in the small per-object and per-cycle tables, and the events are then fetched by their
     indexed object and cycle ids. An object is found by its latest name, its id and its latest
     error code: an event carrying only a former name, or an error code its object no longer
-    has, is not (use the status filter for failures).
+    has, is not (use the status filter for failures). A text more than `_TEXT_MATCHES` objects
+    or cycles match is matched on the events' own columns, newest first, instead.
     """
     like = _like(text)
     object_ids = [
@@ -359,16 +361,22 @@ def _text_condition(db: Database, text: str) -> tuple[str, list[Any]]:
         for row in db.execute(
             "SELECT DISTINCT source_id FROM object_state WHERE source_name LIKE ? ESCAPE '\\'"
             " OR source_id LIKE ? ESCAPE '\\' OR error_code LIKE ? ESCAPE '\\' LIMIT ?",
-            [like, like, like, _TEXT_MATCHES],
+            [like, like, like, _TEXT_MATCHES + 1],
         )
     ]
     cycle_ids = [
         row[0]
         for row in db.execute(
             "SELECT cycle_id FROM cycles WHERE cycle_id LIKE ? ESCAPE '\\' LIMIT ?",
-            [like, _TEXT_MATCHES],
+            [like, _TEXT_MATCHES + 1],
         )
     ]
+    own, own_params = _own_match(text)
+    if len(object_ids) > _TEXT_MATCHES or len(cycle_ids) > _TEXT_MATCHES:
+        # Too many to fetch by id, and some of them only would be a wrong page: the events
+        # are read newest first on their own columns until a page of them matched (the text
+        # is common enough that this stops early; its worst case is a walk of the log).
+        return own, own_params
     # A rowid set makes SQLite fetch the candidates by these indexes; a plain OR would let it
     # walk the whole time index for the ORDER BY ... LIMIT instead.
     candidates: list[str] = []
@@ -384,7 +392,6 @@ def _text_condition(db: Database, text: str) -> tuple[str, list[Any]]:
     if not candidates:
         return "0", []
     # The candidates then match on their own columns, as the plain substring scan did.
-    own, own_params = _own_match(text)
     return f"rowid IN ({' UNION ALL '.join(candidates)}) AND {own}", [*params, *own_params]
 
 

@@ -542,3 +542,35 @@ def test_a_vague_text_filter_reads_the_newest_events_in_order(
     rare = [e.id for e in read(tenant, health.recent_events, 5, None, None, "user34@")]
     assert rare == _brute_force_matches(tenant, "user34@")[:5]
     assert looked_up == ["user34@"]
+
+
+def test_a_text_matching_more_objects_than_the_lookup_takes_still_gives_the_newest_matches(
+    tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+):
+    """Past `_TEXT_MATCHES` objects the lookup used to keep an arbitrary few of them: a page
+    that skipped newer matches. Such a text is read newest first on the events' own columns."""
+    monkeypatch.setattr(health, "_TEXT_WINDOW", 4)
+    monkeypatch.setattr(health, "_TEXT_MATCHES", 3)
+    for index in range(30):  # ten objects named "team ...", the newest events are others'
+        matching = index < 20
+        tenant.event(
+            f"obj-{index % 10}" if matching else f"other-{index}",
+            cycle=f"c{index // 10}",
+            minutes_ago=100 - index,
+            name=f"team {index % 10}" if matching else f"user {index}",
+        )
+    plans: list[str] = []
+    with tenant.cache.reading() as db:
+        condition, params = health._text_condition(db, "team")
+        plans = [
+            row[3]
+            for row in db.execute(
+                "EXPLAIN QUERY PLAN SELECT rowid FROM provisioning_events WHERE "
+                f"{condition} ORDER BY activity_at DESC, id DESC LIMIT 6",
+                params,
+            )
+        ]
+    assert any("INDEX" in plan for plan in plans), plans  # in time order, not sorted after
+    for limit in (1, 6, 25):
+        got = [e.id for e in read(tenant, health.recent_events, limit, None, None, "team")]
+        assert got == _brute_force_matches(tenant, "team")[:limit], limit
