@@ -2,6 +2,7 @@
 
 Run: .venv/bin/python -m bench.bench_tui [--events 1000000] [--users 100000] [--runs 5]
      [--cache a-filled-cache.db] [--skip-tmux] [--skip-backfill] [--backfill-seconds 30]
+     [--filter-only]
 
 A cache of `--events` synthetic events (bench.synthetic) and a `--users` directory
 (bench.bench_store.directory) is built once (or `--cache` is copied and used); then each figure
@@ -20,7 +21,8 @@ comes from whole new processes:
   (a table's `PagedTable.Loaded`; on a return visit, and for the user lookup, which reads
   nothing until a user is typed, its `ScreenResume`);
 - filter keystroke: on the Events screen, `/` then a user's name typed a key at a time: key ->
-  the first frame after the table showed the rows for the text so far;
+  the first frame after the table showed the rows for the text so far (`--filter-only`: this
+  figure alone, with each prefix's times);
 - stalls while a backfill writes: the app as the writer with real collectors backfilling the
   `large` simulated tenant (own process, limits off) while a coroutine in the app's event loop
   asks to wake every 10 ms; the figure is how late it woke (max and p99);
@@ -59,7 +61,9 @@ def peak_rss_mb() -> float:
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
-async def headless_child(cache_path: str, started: float, prebuild: bool) -> dict[str, Any]:
+async def headless_child(
+    cache_path: str, started: float, prebuild: bool, filter_only: bool = False
+) -> dict[str, Any]:
     """First paint, RSS, screen switches and filter keystrokes in this (fresh) process.
 
     A key is posted to the app as the terminal driver posts it, and the figure runs to the
@@ -132,7 +136,7 @@ async def headless_child(cache_path: str, started: float, prebuild: bool) -> dic
         result["paint_cpu"] = time.process_time()  # the whole process, interpreter start included
         result["rss_mb"] = peak_rss_mb()
         await settle()  # with `prebuild`, the other screens are built
-        for visit in ("first", "return"):
+        for visit in () if filter_only else ("first", "return"):
             for key, (mode, _title) in zip("234567", SCREENS[1:], strict=True):
                 built = mode in app._screen_stacks or mode == "user"  # the lookup reads nothing
                 result[visit].append(
@@ -316,6 +320,16 @@ def spread(values: list[float], scale: float = 1000.0, unit: str = "ms") -> str:
     )
 
 
+def print_keystrokes(runs: list[dict[str, Any]]) -> None:
+    """The filter keystroke figure, and each prefix's times (a key typed -> its rows drawn)."""
+    keys = [value for run in runs for value in run["keystroke"]]
+    print(f"| filter keystroke -> rows shown, Events, {FILTER_TEXT!r} | {spread(keys)}, p90 "
+          f"{statistics.quantiles(keys, n=10)[-1] * 1000:,.0f} ms |")  # fmt: skip
+    for index in range(len(FILTER_TEXT)):
+        typed = [run["keystroke"][index] for run in runs]
+        print(f"|   {FILTER_TEXT[: index + 1]!r} | {spread(typed)} |")
+
+
 def backfill_stalls(work: Path, seconds: float) -> dict[str, Any]:
     from bench.bench_ingest import write_info
     from bench.simproc import SimulatorProcess
@@ -338,6 +352,11 @@ def main() -> None:
     parser.add_argument("--skip-tmux", action="store_true")
     parser.add_argument("--skip-backfill", action="store_true")
     parser.add_argument("--backfill-seconds", type=float, default=30.0)
+    parser.add_argument(
+        "--filter-only",
+        action="store_true",
+        help="only the filter keystroke figure (its children skip the screen switches)",
+    )
     args = parser.parse_args()
     compile_bytecode()
     work = Path(tempfile.mkdtemp(prefix="scimwatch-bench-tui-"))
@@ -355,6 +374,13 @@ def main() -> None:
         with closing(sqlite3.connect(cache)) as db:  # as a cache left idle: WAL checkpointed
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         label = f"{args.events:,} events + {args.users:,} users" if not args.cache else "cache"
+        if args.filter_only:
+            runs = [
+                run_child("headless", str(cache), "prebuild", "filter-only")
+                for _ in range(args.runs)
+            ]
+            print_keystrokes(runs)
+            return
         runs = [run_child("headless", str(cache), "prebuild") for _ in range(args.runs)]
         cold = [run_child("headless", str(cache), "no-prebuild") for _ in range(args.runs)]
         paint = [run["paint"] for run in runs]
@@ -365,15 +391,13 @@ def main() -> None:
               f"{spread([r['rss_end_mb'] for r in runs], 1, 'MB')} |")  # fmt: skip
         first = [value for run in runs for value in run["first"]]
         again = [value for run in runs for value in run["return"]]
-        keys = [value for run in runs for value in run["keystroke"]]
         unbuilt = [value for run in cold for value in run["first"]]
         print(f"| screen switch, first visit (keys 2-7), screens built ahead | {spread(first)}, "
               f"p90 {statistics.quantiles(first, n=10)[-1] * 1000:,.0f} ms |")  # fmt: skip
         print(f"| screen switch, first visit, screen not built yet | {spread(unbuilt)}, p90 "
               f"{statistics.quantiles(unbuilt, n=10)[-1] * 1000:,.0f} ms |")  # fmt: skip
         print(f"| screen switch, return visit | {spread(again)} |")
-        print(f"| filter keystroke -> rows shown, Events, {FILTER_TEXT!r} | {spread(keys)}, p90 "
-              f"{statistics.quantiles(keys, n=10)[-1] * 1000:,.0f} ms |")  # fmt: skip
+        print_keystrokes(runs)
         if not args.skip_tmux and shutil.which("tmux"):
             for writer in (True, False):
                 times = [tmux_first_paint(cache, writer=writer) for _ in range(args.runs)]
@@ -401,7 +425,9 @@ def main() -> None:
 def child_main(argv: list[str]) -> None:
     started, kind, *rest = argv
     if kind == "headless":
-        result = asyncio.run(headless_child(rest[0], float(started), rest[1] == "prebuild"))
+        result = asyncio.run(
+            headless_child(rest[0], float(started), rest[1] == "prebuild", "filter-only" in rest)
+        )
     else:
         result = asyncio.run(backfill_child(rest[0], rest[1], float(rest[2])))
     print(json.dumps(result))
