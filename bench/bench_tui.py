@@ -260,6 +260,8 @@ def tmux_first_paint(cache: Path, *, writer: bool) -> tuple[float, float]:
             "SCIMWATCH_HARNESS__TOKEN": "bench-not-a-token",
             "SCIMWATCH_HARNESS__BASE_URL": "https://192.0.2.1",
         }
+    if os.environ.get("PYTHONPATH"):  # the tree being measured (tmux does not pass it on)
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     exports = " ".join(f"{key}={value}" for key, value in env.items())
     holder = None
     if not writer:  # another process holds the writer lock: the TUI opens read-only
@@ -270,12 +272,17 @@ def tmux_first_paint(cache: Path, *, writer: bool) -> tuple[float, float]:
         holder.stdout.readline()
     try:
         shell: float | None = None
-        start = time.perf_counter()
-        subprocess.run(
-            ["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "48",
-             f"env {exports} {script}"],
-            check=True,
-        )  # fmt: skip
+        for _attempt in range(3):  # the tmux server may be exiting with the last session
+            start = time.perf_counter()
+            spawned = subprocess.run(
+                ["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "48",
+                 f"env {exports} {script}"],
+                check=False,
+            )  # fmt: skip
+            if spawned.returncode == 0:
+                break
+        else:
+            raise RuntimeError("tmux could not start a session")
         while time.perf_counter() - start < 30:
             pane = subprocess.run(
                 ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True
