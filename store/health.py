@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import sqlite3
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -520,105 +519,7 @@ def pending_counts(db: Database) -> tuple[int, int]:
     return int(row["pending"]), int(row["escalated"])
 
 
-# --- Who is assigned ---------------------------------------------------------------------
-
-
-class _Directory:
-    """The Entra and Harness sides loaded once for the mapping and SSO answers."""
-
-    def __init__(self, db: Database) -> None:
-        self.users = {row["id"]: row for row in _rows(db, "SELECT * FROM entra_users")}
-        self.groups = {row["id"]: row for row in _rows(db, "SELECT * FROM entra_groups")}
-        self.assignments = _rows(db, "SELECT * FROM app_role_assignments")
-        self.members: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for row in _rows(db, "SELECT * FROM entra_memberships"):
-            self.members[row["group_id"]].append(row)
-        self.harness_users = {row["id"]: row for row in _rows(db, "SELECT * FROM harness_users")}
-        self.harness_by_email = {
-            row["email"].lower(): row for row in self.harness_users.values() if row["email"]
-        }
-        self.harness_groups = _rows(
-            db, "SELECT * FROM harness_groups WHERE scope = 'account' AND harness_managed = 0"
-        )
-        self.harness_members: dict[str, set[str]] = defaultdict(set)
-        for row in _rows(db, "SELECT * FROM harness_group_members WHERE scope = 'account'"):
-            self.harness_members[row["group_identifier"]].add(row["user_id"])
-        self.bound = {
-            row["principal_identifier"]
-            for row in _rows(
-                db,
-                "SELECT principal_identifier FROM harness_role_assignments"
-                " WHERE principal_type = 'USER_GROUP' AND disabled = 0",
-            )
-        }
-        # A group provisioned by both apps has a state per job: the NextGen job's wins
-        # (ordered last), whatever order the rows were written in.
-        self.group_targets = {
-            row["source_id"]: row
-            for row in _rows(
-                db,
-                "SELECT * FROM object_state WHERE source_type = 'Group' ORDER BY job_id IN"
-                " (SELECT job_id FROM sync_jobs WHERE app = 'nextgen'), job_id",
-            )
-        }
-        self.owners = {
-            row["target_id"]: group_id
-            for group_id, row in self.group_targets.items()
-            if row["target_id"]
-        }
-        """Harness identifier (SCIM id) -> the Entra group the logs show provisioned it."""
-        self._emails: dict[str, str] = {}
-
-    def email_of(self, user_id: str) -> str:
-        email = self._emails.get(user_id)
-        if email is None:
-            user = self.users.get(user_id)
-            email = str(user["mail"] or user["user_principal_name"]).lower() if user else ""
-            self._emails[user_id] = email
-        return email
-
-    def label_of(self, user_id: str) -> str:
-        return self.email_of(user_id) or user_id
-
-    def assigned(self, app: str, principal_type: str, *, provisioned: bool) -> list[dict[str, Any]]:
-        return [
-            row
-            for row in self.assignments
-            if row["app"] == app
-            and row["principal_type"] == principal_type
-            and (not provisioned or row["app_role_id"] != DEFAULT_ACCESS_ROLE)
-        ]
-
-    def direct_users(self, group_id: str) -> list[str]:
-        return [
-            row["member_id"]
-            for row in self.members.get(group_id, [])
-            if row["direct"] and row["member_type"] == "user"
-        ]
-
-    def nested_users(self, group_id: str) -> list[str]:
-        return [
-            row["member_id"]
-            for row in self.members.get(group_id, [])
-            if not row["direct"] and row["member_type"] == "user"
-        ]
-
-    def users_in_scope(self, app: str) -> dict[str, str]:
-        """Users Entra provisions for an app: user id -> how (directly or via a group)."""
-        scope: dict[str, str] = {}
-        for row in self.assigned(app, "User", provisioned=True):
-            scope[row["principal_id"]] = "directly"
-        for row in self.assigned(app, "Group", provisioned=True):
-            name = row["principal_name"] or row["principal_id"]
-            for user_id in self.direct_users(row["principal_id"]):
-                scope.setdefault(user_id, f"via group {name}")
-        return scope
-
-    def firstgen_present(self) -> bool:
-        return any(row["app"] == "firstgen" for row in self.assignments)
-
-
-# --- Group / ID mappings -----------------------------------------------------------------
+# --- Directory answers: group mappings and SSO conflicts ---------------------------------
 
 _STATE_ORDER: tuple[GroupState, ...] = (
     "unsyncable",
@@ -632,263 +533,6 @@ _STATE_ORDER: tuple[GroupState, ...] = (
     "nested_members",
     "orphan",
 )
-
-
-def group_mappings(db: Database) -> list[GroupMapping]:
-    """Every Entra group assigned to the NextGen app, then orphan Harness SCIM groups."""
-    if not _directory_answers_fresh(db):
-        return _compute_group_mappings(db)
-    cursor = db.execute(
-        f"SELECT {', '.join(_MAPPING_COLUMNS)}, harness_members_as_entra FROM group_mappings"
-        " ORDER BY position"
-    )
-    return [_mapping_from_row(row) for row in cursor]
-
-
-def _compute_group_mappings(
-    db: Database, directory: _Directory | None = None
-) -> list[GroupMapping]:
-    directory = directory or _Directory(db)
-    assigned = directory.assigned("nextgen", "Group", provisioned=True)
-    names = {
-        row["principal_id"]: (
-            directory.groups.get(row["principal_id"], {}).get("display_name")
-            or row["principal_name"]
-        )
-        for row in assigned
-    }
-    predicted = {group_id: harness_ids.harness_identifier(name) for group_id, name in names.items()}
-    claims: dict[str, list[str]] = defaultdict(list)
-    for group_id, identifier in predicted.items():
-        if identifier:
-            claims[identifier].append(group_id)
-    by_identifier = {row["identifier"]: row for row in directory.harness_groups}
-    matched: set[str] = set()
-    mappings = []
-    for group_id, name in sorted(names.items(), key=lambda item: str(item[1]).lower()):
-        mapping = _map_group(
-            directory, group_id, str(name), predicted[group_id], claims, by_identifier
-        )
-        matched.add(mapping.harness_identifier)
-        mappings.append(mapping)
-    mappings += [
-        _orphan(row)
-        for row in directory.harness_groups
-        if row["externally_managed"] and row["identifier"] not in matched
-    ]
-    return mappings
-
-
-def _map_group(
-    directory: _Directory,
-    group_id: str,
-    name: str,
-    identifier: str,
-    claims: Mapping[str, list[str]],
-    by_identifier: Mapping[str, dict[str, Any]],
-) -> GroupMapping:
-    problems: list[GroupState] = []
-    details: list[str] = []
-    state = directory.group_targets.get(group_id)
-    target = state["target_id"] if state else ""
-    harness = by_identifier.get(target) if target else None
-    if harness is None:
-        # No SCIM id from the logs: match a SCIM group by the identifiers the rule gives this
-        # name, unless the logs show another Entra group owns it (the loser of a collision).
-        harness = _by_historical_identifier(name, by_identifier, directory.owners, group_id)
-    syncable = harness_ids.check_syncable(name)
-    if not syncable.ok:
-        problems.append("unsyncable")
-        details.append(syncable.explanation)
-    if identifier and len(claims.get(identifier, [])) > 1:
-        problems.append("collision")
-        others = [other for other in claims[identifier] if other != group_id]
-        details.append(f"{len(others) + 1} Entra groups derive the identifier {identifier!r}")
-    native = by_identifier.get(identifier)
-    if native is not None and not native["externally_managed"] and harness is not native:
-        problems.append("native_same_identifier")
-        details.append(
-            f"a native Harness group already has the identifier {identifier!r}: creating the "
-            "SCIM group fails (409) or, on newer Harness, takes the native group over"
-        )
-    same_name = [
-        row
-        for row in directory.harness_groups
-        if row["name"] == name and not row["externally_managed"] and row is not native
-    ]
-    if same_name:
-        problems.append("native_same_name")
-        details.append(
-            f"a native Harness group is also named {name!r} ({same_name[0]['identifier']}): "
-            "Harness keeps both, which confuses people assigning roles"
-        )
-    pending = ""
-    if state and state["latest_status"] == "failure":
-        pending = f"{state['error_code'] or 'failure'}: {state['reason']}"[:300]
-    if harness is None:
-        problems.append("not_provisioned")
-        details.append(
-            "no Harness group found" + (f"; pending failure {pending}" if pending else "")
-        )
-    entra_members = sorted(directory.label_of(user) for user in directory.direct_users(group_id))
-    nested = sorted(directory.label_of(user) for user in directory.nested_users(group_id))
-    harness_members: list[str] = []
-    missing: list[str] = []
-    extra: list[str] = []
-    if harness is not None:
-        if harness["identifier"] not in {
-            c.identifier for c in harness_ids.candidate_identifiers(name)
-        }:
-            # Harness never changes an identifier: after a rename in Entra (and the name
-            # update SCIM sends) the group keeps the identifier of its first name.
-            problems.append("renamed")
-            details.append(
-                f"renamed in Entra: Harness keeps the identifier {harness['identifier']!r} "
-                f"(from its old name) and shows {harness['name']!r}"
-            )
-        if harness["identifier"] not in directory.bound:
-            problems.append("no_role_binding")
-            details.append(
-                "no role is bound to this Harness group: its members get no permissions "
-                "(roles are never managed from Entra)"
-            )
-        harness_members = sorted(
-            str(directory.harness_users.get(user, {}).get("email") or user).lower()
-            for user in directory.harness_members.get(harness["identifier"], set())
-        )
-        missing = sorted(set(entra_members) - set(harness_members))
-        extra = sorted(set(harness_members) - set(entra_members))
-        if missing or extra:
-            problems.append("drift")
-            details.append(
-                f"{len(missing)} Entra member(s) missing in Harness, {len(extra)} extra in Harness"
-            )
-    if nested:
-        problems.append("nested_members")
-        details.append(f"{len(nested)} member(s) only through nested groups: never provisioned")
-    return GroupMapping(
-        entra_group_id=group_id,
-        entra_name=name,
-        predicted_identifier=identifier,
-        harness_identifier=harness["identifier"] if harness else "",
-        harness_name=harness["name"] if harness else "",
-        state=_worst(problems),
-        problems=tuple(problems),
-        detail="; ".join(details) or "in sync",
-        entra_members=tuple(entra_members),
-        harness_members=tuple(harness_members),
-        missing_in_harness=tuple(missing),
-        extra_in_harness=tuple(extra),
-        nested_only=tuple(nested),
-        pending_error=pending,
-    )
-
-
-def _by_historical_identifier(
-    name: str,
-    by_identifier: Mapping[str, dict[str, Any]],
-    owners: Mapping[str, str],
-    group_id: str,
-) -> dict[str, Any] | None:
-    for candidate in harness_ids.candidate_identifiers(name):
-        row = by_identifier.get(candidate.identifier)
-        owner = owners.get(candidate.identifier, group_id)
-        if row is not None and row["externally_managed"] and owner == group_id:
-            return row
-    return None
-
-
-def _worst(problems: list[GroupState]) -> GroupState:
-    for state in _STATE_ORDER:
-        if state in problems:
-            return state
-    return "ok"
-
-
-def _orphan(row: Mapping[str, Any]) -> GroupMapping:
-    return GroupMapping(
-        entra_group_id="",
-        entra_name="",
-        predicted_identifier="",
-        harness_identifier=row["identifier"],
-        harness_name=row["name"],
-        state="orphan",
-        problems=("orphan",),
-        detail="a SCIM-managed Harness group that matches no Entra group assigned to the app "
-        "(unassigned, deleted, or provisioned by another app)",
-    )
-
-
-# --- SSO conflicts -----------------------------------------------------------------------
-
-
-def sso_conflicts(db: Database) -> list[SsoConflict]:
-    """Users who cannot sign in, Harness users Entra does not know, Default Access assignments."""
-    if not _directory_answers_fresh(db):
-        return _compute_sso_conflicts(db)
-    return _stored_conflicts(db, None)
-
-
-def _compute_sso_conflicts(db: Database, directory: _Directory | None = None) -> list[SsoConflict]:
-    directory = directory or _Directory(db)
-    conflicts: list[SsoConflict] = []
-    nextgen_scope = directory.users_in_scope("nextgen")
-    if directory.firstgen_present():
-        firstgen_scope = directory.users_in_scope("firstgen")
-        for user_id, how in sorted(
-            nextgen_scope.items(), key=lambda item: directory.label_of(item[0])
-        ):
-            if user_id in firstgen_scope:
-                continue
-            email = directory.email_of(user_id)
-            if email and email not in directory.harness_by_email:
-                continue  # not in Harness yet: nothing to sign in to
-            conflicts.append(
-                SsoConflict(
-                    kind="firstgen_unassigned",
-                    principal_id=user_id,
-                    email=email,
-                    display_name=str(directory.users.get(user_id, {}).get("display_name", "")),
-                    detail=f"provisioned through the NextGen app ({how}) but not assigned to "
-                    "the FirstGen app, which Harness signs users in through: sign-in fails",
-                    what_to_do="Assign the user (or a group they are a direct member of) to "
-                    "the FirstGen Harness app in Entra, or move Harness SAML sign-in to the "
-                    "NextGen app and retire the FirstGen one.",
-                )
-            )
-    known_emails = {directory.email_of(user_id) for user_id in nextgen_scope}
-    for user in sorted(directory.harness_users.values(), key=lambda row: str(row["email"])):
-        email = str(user["email"]).lower()
-        if user["in_scim"] and email and email not in known_emails:
-            conflicts.append(
-                SsoConflict(
-                    kind="unmatched_harness_user",
-                    principal_id=user["id"],
-                    email=email,
-                    display_name=user["name"],
-                    detail="a SCIM user in Harness whose email matches no user assigned to the "
-                    "NextGen app in Entra",
-                    what_to_do="If they should have access, assign them in Entra; otherwise "
-                    "remove them in Harness (Entra no longer manages them).",
-                )
-            )
-    for row in directory.assignments:
-        if row["app_role_id"] == DEFAULT_ACCESS_ROLE:
-            conflicts.append(
-                SsoConflict(
-                    kind="default_access",
-                    principal_id=row["principal_id"],
-                    email=directory.email_of(row["principal_id"]),
-                    display_name=row["principal_name"],
-                    detail=f"assigned to the {row['app']} app with Default Access: Entra never "
-                    "provisions such assignments",
-                    what_to_do="Edit the assignment in Entra and pick the app's User role.",
-                )
-            )
-    return conflicts
-
-
-# --- Directory answers kept on ingest ----------------------------------------------------
 
 _LIST_SEPARATOR = "\x1f"
 """Joins a stored mapping's name lists (the ASCII unit separator: no name or id holds one)."""
@@ -910,9 +554,69 @@ _MAPPING_LISTS = frozenset(
 )
 _CONFLICT_COLUMNS = ("kind", "principal_id", "email", "display_name", "detail", "what_to_do")
 
+_COMPUTED_MAPPINGS = "temp._dir_answer_mappings"
+"""Where `_compute_directory_answers` leaves the group mappings (in `group_mappings` form)."""
+_COMPUTED_CONFLICTS = "temp._dir_answer_conflicts"
+"""Where `_compute_directory_answers` leaves the SSO conflicts (in `sso_conflicts` form)."""
 
-class _Unstorable(Exception):
-    """A name holds the list separator: the answers stay stale and are computed live."""
+_WORK_TABLES = """
+CREATE TEMP TABLE _dir_answer_mappings (position INTEGER PRIMARY KEY, entra_group_id,
+    entra_name, predicted_identifier, harness_identifier, harness_name, state, problems, detail,
+    entra_members, harness_members, missing_in_harness, extra_in_harness, nested_only,
+    pending_error, harness_members_as_entra);
+CREATE TEMP TABLE _dir_answer_conflicts (position INTEGER PRIMARY KEY, kind, principal_id,
+    email, display_name, detail, what_to_do);
+CREATE TEMP TABLE _dir_groups (group_id PRIMARY KEY, position, name, identifier,
+    harness_identifier, harness_name);
+CREATE TEMP TABLE _dir_candidates (group_id, rank, identifier, PRIMARY KEY (group_id, rank))
+    WITHOUT ROWID;
+CREATE TEMP TABLE _dir_targets (source_id PRIMARY KEY, target_id, latest_status, error_code,
+    reason) WITHOUT ROWID;
+CREATE TEMP TABLE _dir_entra_members (group_id, direct, label, member_id,
+    PRIMARY KEY (group_id, direct, label, member_id)) WITHOUT ROWID;
+CREATE TEMP TABLE _dir_harness_members (identifier, label, user_id,
+    PRIMARY KEY (identifier, label, user_id)) WITHOUT ROWID;
+CREATE TEMP TABLE _dir_missing (group_id, label, PRIMARY KEY (group_id, label)) WITHOUT ROWID;
+CREATE TEMP TABLE _dir_extra (group_id, label, PRIMARY KEY (group_id, label)) WITHOUT ROWID;
+CREATE TEMP TABLE _dir_verdicts (group_id PRIMARY KEY, state, problems, detail, pending_error);
+CREATE TEMP TABLE _dir_scope (app, user_id, how, email, label, k1, k2, k3,
+    PRIMARY KEY (app, user_id)) WITHOUT ROWID
+"""
+"""The temp tables of one computation: the answers, then the working tables.
+
+Name lists are built from tables keyed by (owner, name, ...): aggregated over a search of
+that key, `group_concat` joins the names in sorted order (SQLite 3.40 has no ORDER BY inside
+an aggregate).
+"""
+
+_WORK_TABLE_NAMES = tuple(
+    statement.split()[3] for statement in _WORK_TABLES.split(";") if statement.strip()
+)
+
+
+def _lower(expression: str) -> str:
+    """SQL for Python's `str.lower()` of `expression`: SQLite's `lower()` folds ASCII only."""
+    return (
+        f"CASE WHEN length(CAST({expression} AS BLOB)) = length({expression})"
+        f" THEN lower({expression}) ELSE scimwatch_lower({expression}) END"
+    )
+
+
+def _python_lower(text: str | None) -> str | None:
+    return None if text is None else text.lower()
+
+
+_ENTRA_EMAIL = _lower("coalesce(nullif(u.mail, ''), u.user_principal_name)")
+"""A user's email as the answers show it (`u` is entra_users; NULL when there is no such user)."""
+
+
+_HARNESS_LABEL = _lower("coalesce(nullif(u.email, ''), m.user_id)")
+"""How the answers name a Harness group member `m` (`u` is harness_users): email, else id."""
+
+
+def _entra_label(user_id: str) -> str:
+    """SQL for how the answers name an Entra user: their email, else their id."""
+    return f"coalesce(nullif({_ENTRA_EMAIL}, ''), {user_id})"
 
 
 def _directory_answers_fresh(db: Database) -> bool:
@@ -932,49 +636,428 @@ def refresh_directory_answers(conn: sqlite3.Connection) -> None:
     Called by `Cache.save_batch` inside its transaction; the inputs' triggers (migration
     m006) mark the answers stale whenever a row they are computed from changes.
     """
-    db = Database(conn)
-    if _directory_answers_fresh(db):
+    if _directory_answers_fresh(Database(conn)):
         return
-    directory = _Directory(db)
-    mappings = _compute_group_mappings(db, directory)
-    conflicts = _compute_sso_conflicts(db, directory)
     try:
-        mapping_rows = [_mapping_values(mapping) for mapping in mappings]
-    except _Unstorable:
-        return
-    conn.execute("DELETE FROM group_mappings")
+        if not _compute_directory_answers(conn):
+            return  # a name holds the list separator: readers compute the answers live
+        columns = ", ".join(("position", *_MAPPING_COLUMNS, "harness_members_as_entra"))
+        conn.execute("DELETE FROM group_mappings")
+        conn.execute(
+            f"INSERT INTO group_mappings ({columns}) SELECT {columns} FROM {_COMPUTED_MAPPINGS}"
+            " ORDER BY position"
+        )
+        columns = ", ".join(("position", *_CONFLICT_COLUMNS))
+        conn.execute("DELETE FROM sso_conflicts")
+        conn.execute(
+            f"INSERT INTO sso_conflicts ({columns}) SELECT {columns} FROM {_COMPUTED_CONFLICTS}"
+            " ORDER BY position"
+        )
+        conn.execute("UPDATE directory_answers_state SET fresh = 1")
+    finally:
+        _drop_work_tables(conn)
+
+
+def _answer_tables(db: Database) -> tuple[str, str]:
+    """(mappings, conflicts) tables to read: the stored ones, or computed now when stale."""
+    if _directory_answers_fresh(db):
+        return "group_mappings", "sso_conflicts"
+    _compute_directory_answers(db.conn)
+    return _COMPUTED_MAPPINGS, _COMPUTED_CONFLICTS
+
+
+def _drop_work_tables(conn: sqlite3.Connection) -> None:
+    for table in _WORK_TABLE_NAMES:
+        conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
+
+
+def _compute_directory_answers(conn: sqlite3.Connection) -> bool:
+    """Compute every group mapping and SSO conflict into `_COMPUTED_*`, set-based in SQL.
+
+    Python only derives each assigned group's identifiers from its name (`harness_ids`, a
+    thousand names) and words each group's problems from a row of facts; nothing per user
+    leaves SQLite. Returns whether the answers can be stored (no name holds the separator).
+    """
+    conn.create_function("scimwatch_lower", 1, _python_lower, deterministic=True)
+    _drop_work_tables(conn)
+    for statement in _WORK_TABLES.split(";"):
+        conn.execute(statement)
+    candidates = _fill_assigned_groups(conn)
+    _match_harness_groups(conn)
+    _fill_members(conn)
+    _fill_verdicts(conn, candidates)
+    _fill_mappings(conn)
+    _fill_conflicts(conn)
+    storable = not conn.execute(
+        "SELECT 1 FROM _dir_entra_members WHERE instr(label, char(31))"
+        " UNION ALL SELECT 1 FROM _dir_harness_members WHERE instr(label, char(31)) LIMIT 1"
+    ).fetchone()
+    for table in _WORK_TABLE_NAMES[2:]:
+        conn.execute(f"DROP TABLE temp.{table}")
+    return storable
+
+
+def _fill_assigned_groups(conn: sqlite3.Connection) -> dict[str, frozenset[str]]:
+    """The groups assigned to the NextGen app, in the list's order, with their identifiers.
+
+    Returns each group's candidate identifiers (every version of Harness's rule).
+    """
+    names: dict[str, str] = {}
+    for group_id, principal_name, display_name in conn.execute(
+        "SELECT a.principal_id, a.principal_name, g.display_name FROM app_role_assignments AS a"
+        " LEFT JOIN entra_groups AS g ON g.id = a.principal_id WHERE a.app = 'nextgen'"
+        " AND a.principal_type = 'Group' AND a.app_role_id != ? ORDER BY a.rowid",
+        [DEFAULT_ACCESS_ROLE],
+    ):
+        names[group_id] = display_name or principal_name
+    ordered = sorted(names.items(), key=lambda item: str(item[1]).lower())
     conn.executemany(
-        f"INSERT INTO group_mappings ({', '.join(_MAPPING_COLUMNS)}, harness_members_as_entra)"
-        f" VALUES ({', '.join('?' for _ in _MAPPING_COLUMNS)}, ?)",
-        mapping_rows,
+        "INSERT INTO _dir_groups (group_id, position, name, identifier) VALUES (?, ?, ?, ?)",
+        (
+            (group_id, position, str(name), harness_ids.harness_identifier(str(name)))
+            for position, (group_id, name) in enumerate(ordered)
+        ),
     )
-    conn.execute("DELETE FROM sso_conflicts")
+    candidates = {
+        group_id: [c.identifier for c in harness_ids.candidate_identifiers(str(name))]
+        for group_id, name in names.items()
+    }
     conn.executemany(
-        f"INSERT INTO sso_conflicts ({', '.join(_CONFLICT_COLUMNS)})"
-        f" VALUES ({', '.join('?' for _ in _CONFLICT_COLUMNS)})",
-        ([getattr(conflict, name) for name in _CONFLICT_COLUMNS] for conflict in conflicts),
+        "INSERT INTO _dir_candidates (group_id, rank, identifier) VALUES (?, ?, ?)",
+        (
+            (group_id, rank, identifier)
+            for group_id, identifiers in candidates.items()
+            for rank, identifier in enumerate(identifiers)
+        ),
     )
-    conn.execute("UPDATE directory_answers_state SET fresh = 1")
+    return {group_id: frozenset(identifiers) for group_id, identifiers in candidates.items()}
 
 
-def _mapping_values(mapping: GroupMapping) -> list[Any]:
-    values = [
-        _joined(getattr(mapping, name)) if name in _MAPPING_LISTS else getattr(mapping, name)
-        for name in _MAPPING_COLUMNS
-    ]
-    shared = bool(mapping.harness_members) and mapping.harness_members == mapping.entra_members
-    if shared:
-        values[_MAPPING_COLUMNS.index("harness_members")] = None
-    return [*values, int(shared)]
+_ACCOUNT_GROUP = "scope = 'account' AND harness_managed = 0"
+"""The Harness groups the mappings consider (account level, not Harness's built-in ones)."""
 
 
-def _joined(names: tuple[str, ...]) -> str | None:
-    """A name list as one text (None when empty, so `("",)` and `()` stay distinct)."""
-    if not names:
-        return None
-    if any(_LIST_SEPARATOR in name for name in names):
-        raise _Unstorable
-    return _LIST_SEPARATOR.join(names)
+def _match_harness_groups(conn: sqlite3.Connection) -> None:
+    """Find each assigned group's Harness group: by the SCIM id the logs show, else by name.
+
+    A group provisioned by both apps has a state per job: the NextGen job's wins. Without a
+    SCIM id from the logs a SCIM group is matched by the identifiers the rule gives the name,
+    unless the logs show another Entra group provisioned it (the loser of a collision).
+    """
+    conn.execute(
+        "INSERT OR IGNORE INTO _dir_targets"
+        " SELECT source_id, target_id, latest_status, error_code, reason FROM object_state"
+        " WHERE source_type = 'Group' ORDER BY source_id,"
+        " job_id IN (SELECT job_id FROM sync_jobs WHERE app = 'nextgen') DESC, job_id DESC"
+    )
+    conn.execute(
+        "UPDATE _dir_groups SET harness_identifier = coalesce("
+        " (SELECT h.identifier FROM _dir_targets AS t JOIN harness_groups AS h"
+        f"  ON h.identifier = t.target_id AND h.{_ACCOUNT_GROUP}"
+        "  WHERE t.source_id = _dir_groups.group_id AND t.target_id != ''),"
+        " (SELECT h.identifier FROM _dir_candidates AS c JOIN harness_groups AS h"
+        f"  ON h.identifier = c.identifier AND h.{_ACCOUNT_GROUP}"
+        "  WHERE c.group_id = _dir_groups.group_id AND h.externally_managed"
+        "  AND c.identifier NOT IN (SELECT target_id FROM _dir_targets) ORDER BY c.rank LIMIT 1))"
+    )
+    conn.execute(
+        "UPDATE _dir_groups SET harness_name = (SELECT name FROM harness_groups AS h"
+        f" WHERE h.identifier = _dir_groups.harness_identifier AND h.{_ACCOUNT_GROUP})"
+    )
+
+
+def _fill_members(conn: sqlite3.Connection) -> None:
+    """Both sides' members of each mapped group, by label, and the differences."""
+    conn.execute(
+        "INSERT INTO _dir_entra_members SELECT m.group_id, m.direct != 0,"
+        f" {_entra_label('m.member_id')}, m.member_id FROM entra_memberships AS m"
+        " LEFT JOIN entra_users AS u ON u.id = m.member_id"
+        " WHERE m.member_type = 'user' AND m.group_id IN (SELECT group_id FROM _dir_groups)"
+    )
+    conn.execute(
+        "INSERT INTO _dir_harness_members SELECT m.group_identifier,"
+        f" {_HARNESS_LABEL}, m.user_id"
+        " FROM harness_group_members AS m LEFT JOIN harness_users AS u ON u.id = m.user_id"
+        " WHERE m.scope = 'account'"
+        " AND m.group_identifier IN (SELECT harness_identifier FROM _dir_groups)"
+    )
+    conn.execute(
+        "INSERT OR IGNORE INTO _dir_missing SELECT e.group_id, e.label"
+        " FROM _dir_groups AS g JOIN _dir_entra_members AS e"
+        " ON e.group_id = g.group_id AND e.direct = 1 WHERE g.harness_identifier IS NOT NULL"
+        " AND NOT EXISTS (SELECT 1 FROM _dir_harness_members AS h"
+        " WHERE h.identifier = g.harness_identifier AND h.label = e.label)"
+    )
+    conn.execute(
+        "INSERT OR IGNORE INTO _dir_extra SELECT g.group_id, h.label"
+        " FROM _dir_groups AS g JOIN _dir_harness_members AS h"
+        " ON h.identifier = g.harness_identifier WHERE NOT EXISTS (SELECT 1"
+        " FROM _dir_entra_members AS e WHERE e.group_id = g.group_id AND e.direct = 1"
+        " AND e.label = h.label)"
+    )
+
+
+class _GroupFacts(NamedTuple):
+    """What `_group_verdict` needs to know of one assigned group."""
+
+    group_id: str
+    name: str
+    identifier: str
+    claims: int
+    """Assigned groups whose name derives `identifier`."""
+    harness_identifier: str | None
+    harness_name: str | None
+    latest_status: str | None
+    error_code: str | None
+    reason: str | None
+    native_managed: int | None
+    """`externally_managed` of the Harness group holding `identifier`, None when none does."""
+    same_name_identifier: str | None
+    """The first native Harness group of the same name (but another identifier)."""
+    bound: int
+    missing: int
+    extra: int
+    nested: int
+
+
+_GROUP_FACTS = f"""
+SELECT g.group_id, g.name, g.identifier,
+    (SELECT count(*) FROM _dir_groups AS c WHERE c.identifier = g.identifier),
+    g.harness_identifier, g.harness_name, t.latest_status, t.error_code, t.reason,
+    (SELECT n.externally_managed FROM harness_groups AS n
+        WHERE n.identifier = g.identifier AND n.{_ACCOUNT_GROUP}),
+    (SELECT s.identifier FROM harness_groups AS s WHERE s.name = g.name AND s.{_ACCOUNT_GROUP}
+        AND NOT s.externally_managed AND s.identifier != g.identifier
+        ORDER BY s.identifier LIMIT 1),
+    g.harness_identifier IN (SELECT principal_identifier FROM harness_role_assignments
+        WHERE principal_type = 'USER_GROUP' AND disabled = 0),
+    (SELECT count(*) FROM _dir_missing AS m WHERE m.group_id = g.group_id),
+    (SELECT count(*) FROM _dir_extra AS x WHERE x.group_id = g.group_id),
+    (SELECT count(*) FROM _dir_entra_members AS e WHERE e.group_id = g.group_id
+        AND e.direct = 0)
+FROM _dir_groups AS g LEFT JOIN _dir_targets AS t ON t.source_id = g.group_id
+"""
+"""One `_GroupFacts` per assigned group. Harness groups in identifier order, as SQLite lists
+them by the primary key (the first same-name group is the first in that order)."""
+
+
+def _fill_verdicts(conn: sqlite3.Connection, candidates: Mapping[str, frozenset[str]]) -> None:
+    rows = [_GroupFacts(*row) for row in conn.execute(_GROUP_FACTS)]
+    conn.executemany(
+        "INSERT INTO _dir_verdicts (group_id, state, problems, detail, pending_error)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (_group_verdict(facts, candidates[facts.group_id]) for facts in rows),
+    )
+
+
+def _group_verdict(facts: _GroupFacts, candidates: frozenset[str]) -> tuple[Any, ...]:
+    """(group id, state, problems, detail, pending error) of one assigned group."""
+    problems: list[GroupState] = []
+    details: list[str] = []
+    name, identifier = facts.name, facts.identifier
+    syncable = harness_ids.check_syncable(name)
+    if not syncable.ok:
+        problems.append("unsyncable")
+        details.append(syncable.explanation)
+    if identifier and facts.claims > 1:
+        problems.append("collision")
+        details.append(f"{facts.claims} Entra groups derive the identifier {identifier!r}")
+    matched = facts.harness_identifier is not None
+    native = facts.native_managed is not None
+    if native and not facts.native_managed and facts.harness_identifier != identifier:
+        problems.append("native_same_identifier")
+        details.append(
+            f"a native Harness group already has the identifier {identifier!r}: creating the "
+            "SCIM group fails (409) or, on newer Harness, takes the native group over"
+        )
+    if facts.same_name_identifier is not None:
+        problems.append("native_same_name")
+        details.append(
+            f"a native Harness group is also named {name!r} ({facts.same_name_identifier}): "
+            "Harness keeps both, which confuses people assigning roles"
+        )
+    pending = ""
+    if facts.latest_status == "failure":
+        pending = f"{facts.error_code or 'failure'}: {facts.reason}"[:300]
+    if not matched:
+        problems.append("not_provisioned")
+        details.append(
+            "no Harness group found" + (f"; pending failure {pending}" if pending else "")
+        )
+    else:
+        if facts.harness_identifier not in candidates:
+            # Harness never changes an identifier: after a rename in Entra (and the name
+            # update SCIM sends) the group keeps the identifier of its first name.
+            problems.append("renamed")
+            details.append(
+                f"renamed in Entra: Harness keeps the identifier {facts.harness_identifier!r} "
+                f"(from its old name) and shows {facts.harness_name!r}"
+            )
+        if not facts.bound:
+            problems.append("no_role_binding")
+            details.append(
+                "no role is bound to this Harness group: its members get no permissions "
+                "(roles are never managed from Entra)"
+            )
+        if facts.missing or facts.extra:
+            problems.append("drift")
+            details.append(
+                f"{facts.missing} Entra member(s) missing in Harness, "
+                f"{facts.extra} extra in Harness"
+            )
+    if facts.nested:
+        problems.append("nested_members")
+        details.append(f"{facts.nested} member(s) only through nested groups: never provisioned")
+    return (
+        facts.group_id,
+        _worst(problems),
+        _LIST_SEPARATOR.join(problems) or None,
+        "; ".join(details) or "in sync",
+        pending,
+    )
+
+
+def _worst(problems: list[GroupState]) -> GroupState:
+    for state in _STATE_ORDER:
+        if state in problems:
+            return state
+    return "ok"
+
+
+def _names(table: str, owner: str, condition: str = "") -> str:
+    """SQL joining the labels of one owner's rows of `table` in label order (or NULL)."""
+    return f"(SELECT group_concat(label, char(31)) FROM {table} WHERE {owner} {condition})"
+
+
+_ORPHAN_DETAIL = (
+    "a SCIM-managed Harness group that matches no Entra group assigned to the app "
+    "(unassigned, deleted, or provisioned by another app)"
+)
+
+
+def _fill_mappings(conn: sqlite3.Connection) -> None:
+    """The assigned groups by name, then SCIM groups no assigned group matched (orphans)."""
+    conn.execute(
+        "WITH lists AS MATERIALIZED (SELECT g.group_id, g.position,"
+        f" {_names('_dir_entra_members', 'group_id = g.group_id', 'AND direct = 1')} AS entra,"
+        f" {_names('_dir_harness_members', 'identifier = g.harness_identifier')} AS harness,"
+        f" {_names('_dir_missing', 'group_id = g.group_id')} AS missing,"
+        f" {_names('_dir_extra', 'group_id = g.group_id')} AS extra,"
+        f" {_names('_dir_entra_members', 'group_id = g.group_id', 'AND direct = 0')} AS nested"
+        " FROM _dir_groups AS g)"
+        f" INSERT INTO {_COMPUTED_MAPPINGS} ({', '.join(_MAPPING_COLUMNS)},"
+        " harness_members_as_entra)"
+        " SELECT g.group_id, g.name, g.identifier, coalesce(g.harness_identifier, ''),"
+        " coalesce(g.harness_name, ''), v.state, v.problems, v.detail, l.entra,"
+        " CASE WHEN l.harness = l.entra THEN NULL ELSE l.harness END, l.missing, l.extra,"
+        " l.nested, v.pending_error, coalesce(l.harness = l.entra, 0)"
+        " FROM lists AS l JOIN _dir_groups AS g ON g.group_id = l.group_id"
+        " JOIN _dir_verdicts AS v ON v.group_id = l.group_id ORDER BY l.position"
+    )
+    conn.execute(
+        f"INSERT INTO {_COMPUTED_MAPPINGS} ({', '.join(_MAPPING_COLUMNS)},"
+        " harness_members_as_entra)"
+        " SELECT '', '', '', identifier, name, 'orphan', 'orphan', ?, NULL, NULL, NULL, NULL,"
+        f" NULL, '', 0 FROM harness_groups WHERE {_ACCOUNT_GROUP} AND externally_managed"
+        " AND identifier NOT IN (SELECT coalesce(harness_identifier, '') FROM _dir_groups)"
+        " ORDER BY identifier",
+        [_ORPHAN_DETAIL],
+    )
+
+
+def _fill_scope(conn: sqlite3.Connection) -> None:
+    """Users Entra provisions for each app: how (directly or via a group), in first-seen order.
+
+    `k1, k2, k3` order them as assignments list them: direct assignments first, then each
+    assigned group's direct members, by assignment then membership (rowid) order.
+    """
+    email = f"coalesce({_ENTRA_EMAIL}, '')"
+    conn.execute(
+        "INSERT INTO _dir_scope SELECT a.app, a.principal_id, 'directly',"
+        f" {email}, {_entra_label('a.principal_id')}, 0, min(a.rowid), 0"
+        " FROM app_role_assignments AS a LEFT JOIN entra_users AS u ON u.id = a.principal_id"
+        " WHERE a.app IN ('nextgen', 'firstgen') AND a.principal_type = 'User'"
+        " AND a.app_role_id != ? GROUP BY a.app, a.principal_id",
+        [DEFAULT_ACCESS_ROLE],
+    )
+    conn.execute(
+        "INSERT OR IGNORE INTO _dir_scope SELECT a.app, m.member_id,"
+        " 'via group ' || coalesce(nullif(a.principal_name, ''), a.principal_id),"
+        f" {email}, {_entra_label('m.member_id')}, 1, a.rowid, m.rowid"
+        " FROM app_role_assignments AS a JOIN entra_memberships AS m ON m.group_id = a.principal_id"
+        " LEFT JOIN entra_users AS u ON u.id = m.member_id"
+        " WHERE a.app IN ('nextgen', 'firstgen') AND a.principal_type = 'Group'"
+        " AND a.app_role_id != ? AND m.direct AND m.member_type = 'user'"
+        " ORDER BY a.rowid, m.rowid",
+        [DEFAULT_ACCESS_ROLE],
+    )
+
+
+_FIRSTGEN_UNASSIGNED = (
+    "Assign the user (or a group they are a direct member of) to the FirstGen Harness app in "
+    "Entra, or move Harness SAML sign-in to the NextGen app and retire the FirstGen one."
+)
+_UNMATCHED_HARNESS_USER = (
+    "If they should have access, assign them in Entra; otherwise remove them in Harness "
+    "(Entra no longer manages them)."
+)
+_DEFAULT_ACCESS = "Edit the assignment in Entra and pick the app's User role."
+
+
+def _fill_conflicts(conn: sqlite3.Connection) -> None:
+    """Users who cannot sign in, Harness users Entra does not know, Default Access assignments.
+
+    In that order; users by email (else id), in scope order when equal; Harness users by
+    email as Harness has it; assignments as listed.
+    """
+    _fill_scope(conn)
+    insert = f"INSERT INTO {_COMPUTED_CONFLICTS} ({', '.join(_CONFLICT_COLUMNS)})"
+    conn.execute(
+        f"{insert} SELECT 'firstgen_unassigned', s.user_id, s.email,"
+        " coalesce(u.display_name, ''), 'provisioned through the NextGen app (' || s.how"
+        " || ') but not assigned to the FirstGen app, which Harness signs users in through:"
+        " sign-in fails', ? FROM _dir_scope AS s LEFT JOIN entra_users AS u ON u.id = s.user_id"
+        " WHERE s.app = 'nextgen'"
+        " AND EXISTS (SELECT 1 FROM app_role_assignments WHERE app = 'firstgen')"
+        " AND NOT EXISTS (SELECT 1 FROM _dir_scope AS f"
+        "  WHERE f.app = 'firstgen' AND f.user_id = s.user_id)"
+        f" AND (s.email = '' OR s.email IN (SELECT {_lower('email')} FROM harness_users"
+        "  WHERE email != ''))"
+        " ORDER BY s.label, s.k1, s.k2, s.k3",
+        [_FIRSTGEN_UNASSIGNED],
+    )
+    conn.execute(
+        f"{insert} SELECT 'unmatched_harness_user', h.id, {_lower('h.email')}, h.name,"
+        " 'a SCIM user in Harness whose email matches no user assigned to the NextGen app in"
+        " Entra', ? FROM harness_users AS h WHERE h.in_scim AND h.email != ''"
+        f" AND {_lower('h.email')} NOT IN (SELECT email FROM _dir_scope WHERE app = 'nextgen')"
+        " ORDER BY h.email, h.rowid",
+        [_UNMATCHED_HARNESS_USER],
+    )
+    conn.execute(
+        f"{insert} SELECT 'default_access', a.principal_id, coalesce({_ENTRA_EMAIL}, ''),"
+        " a.principal_name, 'assigned to the ' || a.app || ' app with Default Access:"
+        " Entra never provisions such assignments', ?"
+        " FROM app_role_assignments AS a LEFT JOIN entra_users AS u ON u.id = a.principal_id"
+        " WHERE a.app_role_id = ? ORDER BY a.rowid",
+        [_DEFAULT_ACCESS, DEFAULT_ACCESS_ROLE],
+    )
+
+
+def group_mappings(db: Database) -> list[GroupMapping]:
+    """Every Entra group assigned to the NextGen app, then orphan Harness SCIM groups."""
+    mappings, _ = _answer_tables(db)
+    cursor = db.execute(
+        f"SELECT {', '.join(_MAPPING_COLUMNS)}, harness_members_as_entra FROM {mappings}"
+        " ORDER BY position"
+    )
+    return [_mapping_from_row(row) for row in cursor]
+
+
+def sso_conflicts(db: Database) -> list[SsoConflict]:
+    """Users who cannot sign in, Harness users Entra does not know, Default Access assignments."""
+    _, conflicts = _answer_tables(db)
+    return _stored_conflicts(db, conflicts, None)
 
 
 def _mapping_from_row(row: Sequence[Any]) -> GroupMapping:
@@ -989,13 +1072,13 @@ def _mapping_from_row(row: Sequence[Any]) -> GroupMapping:
     return construct_trusted(GroupMapping, values)
 
 
-def _stored_conflicts(db: Database, principals: list[str] | None) -> list[SsoConflict]:
-    """The stored SSO conflicts in order, all or only those of `principals`."""
+def _stored_conflicts(db: Database, table: str, principals: list[str] | None) -> list[SsoConflict]:
+    """The SSO conflicts of `table` in order, all or only those of `principals`."""
     where = ""
     if principals is not None:
         where = f"WHERE principal_id IN ({', '.join('?' for _ in principals)})"
     cursor = db.execute(
-        f"SELECT {', '.join(_CONFLICT_COLUMNS)} FROM sso_conflicts {where} ORDER BY position",
+        f"SELECT {', '.join(_CONFLICT_COLUMNS)} FROM {table} {where} ORDER BY position",
         principals or [],
     )
     return [SsoConflict(**dict(zip(_CONFLICT_COLUMNS, row, strict=True))) for row in cursor]
@@ -1003,14 +1086,10 @@ def _stored_conflicts(db: Database, principals: list[str] | None) -> list[SsoCon
 
 def _directory_problem_counts(db: Database) -> tuple[int, int]:
     """(group mappings not ok, SSO conflicts): counts for the overview."""
-    if not _directory_answers_fresh(db):
-        return (
-            sum(1 for mapping in _compute_group_mappings(db) if mapping.state != "ok"),
-            len(_compute_sso_conflicts(db)),
-        )
+    mappings, conflicts = _answer_tables(db)
     row = db.execute(
-        "SELECT (SELECT count(*) FROM group_mappings WHERE state != 'ok'),"
-        " (SELECT count(*) FROM sso_conflicts)"
+        f"SELECT (SELECT count(*) FROM {mappings} WHERE state != 'ok'),"
+        f" (SELECT count(*) FROM {conflicts})"
     ).fetchone()
     return int(row[0]), int(row[1])
 
@@ -1086,7 +1165,7 @@ def lookup_user(db: Database, query: str, now: datetime) -> UserLookup:
 
 
 def _how_in_scope(db: Database, app: str, user_id: str) -> str:
-    """How Entra provisions one user for an app (`_Directory.users_in_scope`), or ""."""
+    """How Entra provisions one user for an app (as `_fill_scope` has it), or ""."""
     direct = db.execute(
         "SELECT 1 FROM app_role_assignments WHERE principal_id = ? AND app = ?"
         " AND principal_type = 'User' AND app_role_id != ? LIMIT 1",
@@ -1094,7 +1173,7 @@ def _how_in_scope(db: Database, app: str, user_id: str) -> str:
     ).fetchone()
     if direct:
         return "directly"
-    # The first assignment in table order wins, as in `users_in_scope`.
+    # The first assignment in table order wins, as in `_fill_scope`.
     group = db.execute(
         "SELECT a.principal_name, a.principal_id FROM entra_memberships AS m"
         " JOIN app_role_assignments AS a ON a.principal_id = m.group_id"
@@ -1123,11 +1202,8 @@ def _conflicts_of(db: Database, principals: list[str]) -> list[SsoConflict]:
     """The SSO conflicts about these Entra or Harness ids, in `sso_conflicts` order."""
     if not principals:
         return []
-    if _directory_answers_fresh(db):
-        return _stored_conflicts(db, principals)
-    return [
-        conflict for conflict in _compute_sso_conflicts(db) if conflict.principal_id in principals
-    ]
+    _, conflicts = _answer_tables(db)
+    return _stored_conflicts(db, conflicts, principals)
 
 
 def _entra_user(row: Mapping[str, Any]) -> EntraUser:

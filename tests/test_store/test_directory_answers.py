@@ -18,6 +18,7 @@ from store.models import (
     Snapshot,
 )
 from tests.builders import DEFAULT_ACCESS, NOW, Tenant
+from tests.test_store import directory_oracle
 
 
 @pytest.fixture
@@ -38,7 +39,9 @@ def answers(cache: Cache):
 
 def live(cache: Cache):
     with cache.reading() as db:
-        return health._compute_group_mappings(db), health._compute_sso_conflicts(db)
+        return directory_oracle.compute_group_mappings(db), directory_oracle.compute_sso_conflicts(
+            db
+        )
 
 
 def seed_every_state(tenant: Tenant) -> None:
@@ -188,7 +191,7 @@ def test_user_lookup_reads_one_user_as_the_whole_directory_would(tenant):
     tenant.save("graph.directory", EntraMembership(group_id="g2", member_id="alice", direct=False))
     tenant.group("fg", "FirstGen users", direct=("carol",), app="firstgen")
     with tenant.cache.reading() as db:
-        directory = health._Directory(db)
+        directory = directory_oracle.Directory(db)
         for user in ("alice", "bob", "carol", "dave", "erin"):
             lookup = health.lookup_user(db, user, NOW)
             expected = [
@@ -205,7 +208,7 @@ def test_user_lookup_reads_one_user_as_the_whole_directory_would(tenant):
             assert list(lookup.nested_only_groups) == sorted(nested)
             conflicts = [
                 conflict
-                for conflict in health._compute_sso_conflicts(db)
+                for conflict in directory_oracle.compute_sso_conflicts(db)
                 if conflict.principal_id in (user, f"h-{user}")
             ]
             assert list(lookup.sso_conflicts) == conflicts
