@@ -535,7 +535,8 @@ _STATE_ORDER: tuple[GroupState, ...] = (
 )
 
 _LIST_SEPARATOR = "\x1f"
-"""Joins a stored mapping's name lists (the ASCII unit separator: no name or id holds one)."""
+"""Joins a stored mapping's name lists (the ASCII unit separator: answers whose names hold
+it are computed by readers instead, see `_free_separator`)."""
 
 _MAPPING_COLUMNS = (
     "entra_group_id", "entra_name", "predicted_identifier", "harness_identifier",
@@ -639,7 +640,7 @@ def refresh_directory_answers(conn: sqlite3.Connection) -> None:
     if _directory_answers_fresh(Database(conn)):
         return
     try:
-        if not _compute_directory_answers(conn):
+        if _compute_directory_answers(conn) != _LIST_SEPARATOR:
             return  # a name holds the list separator: readers compute the answers live
         columns = ", ".join(("position", *_MAPPING_COLUMNS, "harness_members_as_entra"))
         conn.execute("DELETE FROM group_mappings")
@@ -658,12 +659,12 @@ def refresh_directory_answers(conn: sqlite3.Connection) -> None:
         _drop_work_tables(conn)
 
 
-def _answer_tables(db: Database) -> tuple[str, str]:
-    """(mappings, conflicts) tables to read: the stored ones, or computed now when stale."""
+def _answer_tables(db: Database) -> tuple[str, str, str]:
+    """(mappings, conflicts, list separator) to read: stored, or computed now when stale."""
     if _directory_answers_fresh(db):
-        return "group_mappings", "sso_conflicts"
-    _compute_directory_answers(db.conn)
-    return _COMPUTED_MAPPINGS, _COMPUTED_CONFLICTS
+        return "group_mappings", "sso_conflicts", _LIST_SEPARATOR
+    separator = _compute_directory_answers(db.conn)
+    return _COMPUTED_MAPPINGS, _COMPUTED_CONFLICTS, separator
 
 
 def _drop_work_tables(conn: sqlite3.Connection) -> None:
@@ -671,12 +672,13 @@ def _drop_work_tables(conn: sqlite3.Connection) -> None:
         conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
 
 
-def _compute_directory_answers(conn: sqlite3.Connection) -> bool:
+def _compute_directory_answers(conn: sqlite3.Connection) -> str:
     """Compute every group mapping and SSO conflict into `_COMPUTED_*`, set-based in SQL.
 
     Python only derives each assigned group's identifiers from its name (`harness_ids`, a
     thousand names) and words each group's problems from a row of facts; nothing per user
-    leaves SQLite. Returns whether the answers can be stored (no name holds the separator).
+    leaves SQLite. Returns the character joining the name lists: `_LIST_SEPARATOR` unless a
+    name holds it (the answers can then not be stored, only read from the temp tables).
     """
     conn.create_function("scimwatch_lower", 1, _python_lower, deterministic=True)
     _drop_work_tables(conn)
@@ -685,16 +687,25 @@ def _compute_directory_answers(conn: sqlite3.Connection) -> bool:
     candidates = _fill_assigned_groups(conn)
     _match_harness_groups(conn)
     _fill_members(conn)
-    _fill_verdicts(conn, candidates)
-    _fill_mappings(conn)
+    separator = _free_separator(conn)
+    _fill_verdicts(conn, candidates, separator)
+    _fill_mappings(conn, separator)
     _fill_conflicts(conn)
-    storable = not conn.execute(
-        "SELECT 1 FROM _dir_entra_members WHERE instr(label, char(31))"
-        " UNION ALL SELECT 1 FROM _dir_harness_members WHERE instr(label, char(31)) LIMIT 1"
-    ).fetchone()
     for table in _WORK_TABLE_NAMES[2:]:
         conn.execute(f"DROP TABLE temp.{table}")
-    return storable
+    return separator
+
+
+def _free_separator(conn: sqlite3.Connection) -> str:
+    """`_LIST_SEPARATOR`, or when a member's name holds it a character none holds."""
+    for code in (ord(_LIST_SEPARATOR), *range(0xE000, 0xF900)):  # then the private use area
+        if not conn.execute(
+            "SELECT 1 FROM _dir_entra_members WHERE instr(label, ?)"
+            " UNION ALL SELECT 1 FROM _dir_harness_members WHERE instr(label, ?) LIMIT 1",
+            [chr(code), chr(code)],
+        ).fetchone():
+            return chr(code)
+    raise ValueError("every candidate separator occurs in the directory's names")
 
 
 def _fill_assigned_groups(conn: sqlite3.Connection) -> dict[str, frozenset[str]]:
@@ -841,16 +852,20 @@ FROM _dir_groups AS g LEFT JOIN _dir_targets AS t ON t.source_id = g.group_id
 them by the primary key (the first same-name group is the first in that order)."""
 
 
-def _fill_verdicts(conn: sqlite3.Connection, candidates: Mapping[str, frozenset[str]]) -> None:
+def _fill_verdicts(
+    conn: sqlite3.Connection, candidates: Mapping[str, frozenset[str]], separator: str
+) -> None:
     rows = [_GroupFacts(*row) for row in conn.execute(_GROUP_FACTS)]
     conn.executemany(
         "INSERT INTO _dir_verdicts (group_id, state, problems, detail, pending_error)"
         " VALUES (?, ?, ?, ?, ?)",
-        (_group_verdict(facts, candidates[facts.group_id]) for facts in rows),
+        (_group_verdict(facts, candidates[facts.group_id], separator) for facts in rows),
     )
 
 
-def _group_verdict(facts: _GroupFacts, candidates: frozenset[str]) -> tuple[Any, ...]:
+def _group_verdict(
+    facts: _GroupFacts, candidates: frozenset[str], separator: str
+) -> tuple[Any, ...]:
     """(group id, state, problems, detail, pending error) of one assigned group."""
     problems: list[GroupState] = []
     details: list[str] = []
@@ -911,7 +926,7 @@ def _group_verdict(facts: _GroupFacts, candidates: frozenset[str]) -> tuple[Any,
     return (
         facts.group_id,
         _worst(problems),
-        _LIST_SEPARATOR.join(problems) or None,
+        separator.join(problems) or None,
         "; ".join(details) or "in sync",
         pending,
     )
@@ -925,8 +940,11 @@ def _worst(problems: list[GroupState]) -> GroupState:
 
 
 def _names(table: str, owner: str, condition: str = "") -> str:
-    """SQL joining the labels of one owner's rows of `table` in label order (or NULL)."""
-    return f"(SELECT group_concat(label, char(31)) FROM {table} WHERE {owner} {condition})"
+    """SQL joining the labels of one owner's rows of `table` in label order (or NULL).
+
+    The separator is the statement's parameter `:separator`.
+    """
+    return f"(SELECT group_concat(label, :separator) FROM {table} WHERE {owner} {condition})"
 
 
 _ORPHAN_DETAIL = (
@@ -935,7 +953,7 @@ _ORPHAN_DETAIL = (
 )
 
 
-def _fill_mappings(conn: sqlite3.Connection) -> None:
+def _fill_mappings(conn: sqlite3.Connection, separator: str) -> None:
     """The assigned groups by name, then SCIM groups no assigned group matched (orphans)."""
     conn.execute(
         "WITH lists AS MATERIALIZED (SELECT g.group_id, g.position,"
@@ -952,7 +970,8 @@ def _fill_mappings(conn: sqlite3.Connection) -> None:
         " CASE WHEN l.harness = l.entra THEN NULL ELSE l.harness END, l.missing, l.extra,"
         " l.nested, v.pending_error, coalesce(l.harness = l.entra, 0)"
         " FROM lists AS l JOIN _dir_groups AS g ON g.group_id = l.group_id"
-        " JOIN _dir_verdicts AS v ON v.group_id = l.group_id ORDER BY l.position"
+        " JOIN _dir_verdicts AS v ON v.group_id = l.group_id ORDER BY l.position",
+        {"separator": separator},
     )
     conn.execute(
         f"INSERT INTO {_COMPUTED_MAPPINGS} ({', '.join(_MAPPING_COLUMNS)},"
@@ -1046,25 +1065,25 @@ def _fill_conflicts(conn: sqlite3.Connection) -> None:
 
 def group_mappings(db: Database) -> list[GroupMapping]:
     """Every Entra group assigned to the NextGen app, then orphan Harness SCIM groups."""
-    mappings, _ = _answer_tables(db)
+    mappings, _, separator = _answer_tables(db)
     cursor = db.execute(
         f"SELECT {', '.join(_MAPPING_COLUMNS)}, harness_members_as_entra FROM {mappings}"
         " ORDER BY position"
     )
-    return [_mapping_from_row(row) for row in cursor]
+    return [_mapping_from_row(row, separator) for row in cursor]
 
 
 def sso_conflicts(db: Database) -> list[SsoConflict]:
     """Users who cannot sign in, Harness users Entra does not know, Default Access assignments."""
-    _, conflicts = _answer_tables(db)
+    _, conflicts, _ = _answer_tables(db)
     return _stored_conflicts(db, conflicts, None)
 
 
-def _mapping_from_row(row: Sequence[Any]) -> GroupMapping:
+def _mapping_from_row(row: Sequence[Any], separator: str) -> GroupMapping:
     values = dict(zip(_MAPPING_COLUMNS, row[:-1], strict=True))
     for name in _MAPPING_LISTS:
         text = values[name]
-        values[name] = tuple(text.split(_LIST_SEPARATOR)) if text is not None else ()
+        values[name] = tuple(text.split(separator)) if text is not None else ()
     if row[-1]:
         values["harness_members"] = values["entra_members"]
     # Rows this module wrote from validated answers: building 1,000 mappings of 100 members
@@ -1086,7 +1105,7 @@ def _stored_conflicts(db: Database, table: str, principals: list[str] | None) ->
 
 def _directory_problem_counts(db: Database) -> tuple[int, int]:
     """(group mappings not ok, SSO conflicts): counts for the overview."""
-    mappings, conflicts = _answer_tables(db)
+    mappings, conflicts, _ = _answer_tables(db)
     row = db.execute(
         f"SELECT (SELECT count(*) FROM {mappings} WHERE state != 'ok'),"
         f" (SELECT count(*) FROM {conflicts})"
@@ -1202,7 +1221,7 @@ def _conflicts_of(db: Database, principals: list[str]) -> list[SsoConflict]:
     """The SSO conflicts about these Entra or Harness ids, in `sso_conflicts` order."""
     if not principals:
         return []
-    _, conflicts = _answer_tables(db)
+    _, conflicts, _ = _answer_tables(db)
     return _stored_conflicts(db, conflicts, principals)
 
 
