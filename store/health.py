@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -567,21 +568,22 @@ CREATE TEMP TABLE _dir_answer_mappings (position INTEGER PRIMARY KEY, entra_grou
     pending_error, harness_members_as_entra);
 CREATE TEMP TABLE _dir_answer_conflicts (position INTEGER PRIMARY KEY, kind, principal_id,
     email, display_name, detail, what_to_do);
-CREATE TEMP TABLE _dir_groups (group_id PRIMARY KEY, position, name, identifier,
-    harness_identifier, harness_name);
+CREATE TEMP TABLE _dir_groups (group_id PRIMARY KEY, position, name, identifier, claims,
+    first_assignment, how, harness_identifier, harness_name);
 CREATE TEMP TABLE _dir_candidates (group_id, rank, identifier, PRIMARY KEY (group_id, rank))
     WITHOUT ROWID;
 CREATE TEMP TABLE _dir_targets (source_id PRIMARY KEY, target_id, latest_status, error_code,
     reason) WITHOUT ROWID;
-CREATE TEMP TABLE _dir_entra_members (group_id, direct, label, member_id,
+CREATE TEMP TABLE _dir_entra_members (group_id, direct, label, member_id, email, membership,
     PRIMARY KEY (group_id, direct, label, member_id)) WITHOUT ROWID;
 CREATE TEMP TABLE _dir_harness_members (identifier, label, user_id,
     PRIMARY KEY (identifier, label, user_id)) WITHOUT ROWID;
 CREATE TEMP TABLE _dir_missing (group_id, label, PRIMARY KEY (group_id, label)) WITHOUT ROWID;
 CREATE TEMP TABLE _dir_extra (group_id, label, PRIMARY KEY (group_id, label)) WITHOUT ROWID;
 CREATE TEMP TABLE _dir_verdicts (group_id PRIMARY KEY, state, problems, detail, pending_error);
-CREATE TEMP TABLE _dir_scope (app, user_id, how, email, label, k1, k2, k3,
-    PRIMARY KEY (app, user_id)) WITHOUT ROWID
+CREATE TEMP TABLE _dir_scope (user_id PRIMARY KEY, email, label, how, k1, k2, k3)
+    WITHOUT ROWID;
+CREATE TEMP TABLE _dir_firstgen (user_id PRIMARY KEY) WITHOUT ROWID
 """
 """The temp tables of one computation: the answers, then the working tables.
 
@@ -714,18 +716,34 @@ def _fill_assigned_groups(conn: sqlite3.Connection) -> dict[str, frozenset[str]]
     Returns each group's candidate identifiers (every version of Harness's rule).
     """
     names: dict[str, str] = {}
-    for group_id, principal_name, display_name in conn.execute(
-        "SELECT a.principal_id, a.principal_name, g.display_name FROM app_role_assignments AS a"
-        " LEFT JOIN entra_groups AS g ON g.id = a.principal_id WHERE a.app = 'nextgen'"
-        " AND a.principal_type = 'Group' AND a.app_role_id != ? ORDER BY a.rowid",
+    first: dict[str, tuple[int, str]] = {}
+    """Each group's first assignment: (rowid, how its members are in scope)."""
+    for rowid, group_id, principal_name, display_name in conn.execute(
+        "SELECT a.rowid, a.principal_id, a.principal_name, g.display_name"
+        " FROM app_role_assignments AS a LEFT JOIN entra_groups AS g ON g.id = a.principal_id"
+        " WHERE a.app = 'nextgen' AND a.principal_type = 'Group' AND a.app_role_id != ?"
+        " ORDER BY a.rowid",
         [DEFAULT_ACCESS_ROLE],
     ):
         names[group_id] = display_name or principal_name
+        first.setdefault(group_id, (rowid, f"via group {principal_name or group_id}"))
     ordered = sorted(names.items(), key=lambda item: str(item[1]).lower())
+    identifiers = {
+        group_id: harness_ids.harness_identifier(str(name)) for group_id, name in ordered
+    }
+    claims = Counter(identifiers.values())
     conn.executemany(
-        "INSERT INTO _dir_groups (group_id, position, name, identifier) VALUES (?, ?, ?, ?)",
+        "INSERT INTO _dir_groups (group_id, position, name, identifier, claims,"
+        " first_assignment, how) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (
-            (group_id, position, str(name), harness_ids.harness_identifier(str(name)))
+            (
+                group_id,
+                position,
+                str(name),
+                identifiers[group_id],
+                claims[identifiers[group_id]],
+                *first[group_id],
+            )
             for position, (group_id, name) in enumerate(ordered)
         ),
     )
@@ -781,8 +799,8 @@ def _fill_members(conn: sqlite3.Connection) -> None:
     """Both sides' members of each mapped group, by label, and the differences."""
     conn.execute(
         "INSERT INTO _dir_entra_members SELECT m.group_id, m.direct != 0,"
-        f" {_entra_label('m.member_id')}, m.member_id FROM entra_memberships AS m"
-        " LEFT JOIN entra_users AS u ON u.id = m.member_id"
+        f" {_entra_label('m.member_id')}, m.member_id, coalesce({_ENTRA_EMAIL}, ''), m.rowid"
+        " FROM entra_memberships AS m LEFT JOIN entra_users AS u ON u.id = m.member_id"
         " WHERE m.member_type = 'user' AND m.group_id IN (SELECT group_id FROM _dir_groups)"
     )
     conn.execute(
@@ -832,12 +850,12 @@ class _GroupFacts(NamedTuple):
 
 
 _GROUP_FACTS = f"""
-SELECT g.group_id, g.name, g.identifier,
-    (SELECT count(*) FROM _dir_groups AS c WHERE c.identifier = g.identifier),
-    g.harness_identifier, g.harness_name, t.latest_status, t.error_code, t.reason,
+SELECT g.group_id, g.name, g.identifier, g.claims, g.harness_identifier, g.harness_name,
+    t.latest_status, t.error_code, t.reason,
     (SELECT n.externally_managed FROM harness_groups AS n
         WHERE n.identifier = g.identifier AND n.{_ACCOUNT_GROUP}),
-    (SELECT s.identifier FROM harness_groups AS s WHERE s.name = g.name AND s.{_ACCOUNT_GROUP}
+    (SELECT s.identifier FROM harness_groups AS s WHERE s.name = g.name
+        AND +s.scope = 'account' AND s.harness_managed = 0
         AND NOT s.externally_managed AND s.identifier != g.identifier
         ORDER BY s.identifier LIMIT 1),
     g.harness_identifier IN (SELECT principal_identifier FROM harness_role_assignments
@@ -985,30 +1003,35 @@ def _fill_mappings(conn: sqlite3.Connection, separator: str) -> None:
 
 
 def _fill_scope(conn: sqlite3.Connection) -> None:
-    """Users Entra provisions for each app: how (directly or via a group), in first-seen order.
+    """Users Entra provisions for each app: for NextGen how, in first-seen order.
 
     `k1, k2, k3` order them as assignments list them: direct assignments first, then each
-    assigned group's direct members, by assignment then membership (rowid) order.
+    assigned group's direct members, by assignment then membership (rowid) order. A NextGen
+    group's direct members are those `_fill_members` found.
     """
-    email = f"coalesce({_ENTRA_EMAIL}, '')"
     conn.execute(
-        "INSERT INTO _dir_scope SELECT a.app, a.principal_id, 'directly',"
-        f" {email}, {_entra_label('a.principal_id')}, 0, min(a.rowid), 0"
-        " FROM app_role_assignments AS a LEFT JOIN entra_users AS u ON u.id = a.principal_id"
-        " WHERE a.app IN ('nextgen', 'firstgen') AND a.principal_type = 'User'"
-        " AND a.app_role_id != ? GROUP BY a.app, a.principal_id",
+        "INSERT INTO _dir_scope SELECT a.principal_id,"
+        f" coalesce({_ENTRA_EMAIL}, ''), {_entra_label('a.principal_id')}, 'directly', 0,"
+        " min(a.rowid), 0 FROM app_role_assignments AS a"
+        " LEFT JOIN entra_users AS u ON u.id = a.principal_id WHERE a.app = 'nextgen'"
+        " AND a.principal_type = 'User' AND a.app_role_id != ? GROUP BY a.principal_id",
         [DEFAULT_ACCESS_ROLE],
     )
     conn.execute(
-        "INSERT OR IGNORE INTO _dir_scope SELECT a.app, m.member_id,"
-        " 'via group ' || coalesce(nullif(a.principal_name, ''), a.principal_id),"
-        f" {email}, {_entra_label('m.member_id')}, 1, a.rowid, m.rowid"
-        " FROM app_role_assignments AS a JOIN entra_memberships AS m ON m.group_id = a.principal_id"
-        " LEFT JOIN entra_users AS u ON u.id = m.member_id"
-        " WHERE a.app IN ('nextgen', 'firstgen') AND a.principal_type = 'Group'"
-        " AND a.app_role_id != ? AND m.direct AND m.member_type = 'user'"
-        " ORDER BY a.rowid, m.rowid",
-        [DEFAULT_ACCESS_ROLE],
+        "INSERT INTO _dir_scope SELECT e.member_id, e.email, e.label, g.how, 1,"
+        " g.first_assignment, e.membership FROM _dir_entra_members AS e"
+        " JOIN _dir_groups AS g ON g.group_id = e.group_id WHERE e.direct = 1"
+        " ORDER BY e.member_id ON CONFLICT (user_id) DO UPDATE SET how = excluded.how, k2 = excluded.k2,"
+        " k3 = excluded.k3 WHERE k1 = 1 AND (excluded.k2, excluded.k3) < (k2, k3)"
+    )
+    conn.execute(
+        "INSERT OR IGNORE INTO _dir_firstgen SELECT principal_id FROM app_role_assignments"
+        " WHERE app = 'firstgen' AND principal_type = 'User' AND app_role_id != :default"
+        " UNION ALL SELECT m.member_id FROM app_role_assignments AS a"
+        " JOIN entra_memberships AS m ON m.group_id = a.principal_id"
+        " WHERE a.app = 'firstgen' AND a.principal_type = 'Group' AND a.app_role_id != :default"
+        " AND m.direct AND m.member_type = 'user'",
+        {"default": DEFAULT_ACCESS_ROLE},
     )
 
 
@@ -1036,10 +1059,8 @@ def _fill_conflicts(conn: sqlite3.Connection) -> None:
         " coalesce(u.display_name, ''), 'provisioned through the NextGen app (' || s.how"
         " || ') but not assigned to the FirstGen app, which Harness signs users in through:"
         " sign-in fails', ? FROM _dir_scope AS s LEFT JOIN entra_users AS u ON u.id = s.user_id"
-        " WHERE s.app = 'nextgen'"
-        " AND EXISTS (SELECT 1 FROM app_role_assignments WHERE app = 'firstgen')"
-        " AND NOT EXISTS (SELECT 1 FROM _dir_scope AS f"
-        "  WHERE f.app = 'firstgen' AND f.user_id = s.user_id)"
+        " WHERE EXISTS (SELECT 1 FROM app_role_assignments WHERE app = 'firstgen')"
+        " AND s.user_id NOT IN (SELECT user_id FROM _dir_firstgen)"
         f" AND (s.email = '' OR s.email IN (SELECT {_lower('email')} FROM harness_users"
         "  WHERE email != ''))"
         " ORDER BY s.label, s.k1, s.k2, s.k3",
@@ -1049,7 +1070,7 @@ def _fill_conflicts(conn: sqlite3.Connection) -> None:
         f"{insert} SELECT 'unmatched_harness_user', h.id, {_lower('h.email')}, h.name,"
         " 'a SCIM user in Harness whose email matches no user assigned to the NextGen app in"
         " Entra', ? FROM harness_users AS h WHERE h.in_scim AND h.email != ''"
-        f" AND {_lower('h.email')} NOT IN (SELECT email FROM _dir_scope WHERE app = 'nextgen')"
+        f" AND {_lower('h.email')} NOT IN (SELECT email FROM _dir_scope)"
         " ORDER BY h.email, h.rowid",
         [_UNMATCHED_HARNESS_USER],
     )
