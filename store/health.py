@@ -569,7 +569,8 @@ CREATE TEMP TABLE _dir_answer_mappings (position INTEGER PRIMARY KEY, entra_grou
 CREATE TEMP TABLE _dir_answer_conflicts (position INTEGER PRIMARY KEY, kind, principal_id,
     email, display_name, detail, what_to_do);
 CREATE TEMP TABLE _dir_groups (group_id PRIMARY KEY, position, name, identifier, claims,
-    first_assignment, how, harness_identifier, harness_name);
+    first_assignment, how, harness_identifier, harness_name, recompute DEFAULT 1);
+CREATE TEMP TABLE _dir_kept (group_id PRIMARY KEY, entra, harness, missing, extra, nested);
 CREATE TEMP TABLE _dir_candidates (group_id, rank, identifier, PRIMARY KEY (group_id, rank))
     WITHOUT ROWID;
 CREATE TEMP TABLE _dir_targets (source_id PRIMARY KEY, target_id, latest_status, error_code,
@@ -591,6 +592,10 @@ Name lists are built from tables keyed by (owner, name, ...): aggregated over a 
 that key, `group_concat` joins the names in sorted order (SQLite 3.40 has no ORDER BY inside
 an aggregate).
 """
+
+_WORK_CACHE_KIB = 32 * 1024
+"""Page cache of the temp tables while computing (~25 MB at 100,000 users): SQLite's default
+for temp tables is a few pages, and writing them through a temp file doubled the work."""
 
 _WORK_TABLE_NAMES = tuple(
     statement.split()[3] for statement in _WORK_TABLES.split(";") if statement.strip()
@@ -636,13 +641,22 @@ def _directory_answers_fresh(db: Database) -> bool:
 def refresh_directory_answers(conn: sqlite3.Connection) -> None:
     """Recompute the stored group mappings and SSO conflicts if any input changed since.
 
-    Called by `Cache.save_batch` inside its transaction; the inputs' triggers (migration
-    m006) mark the answers stale whenever a row they are computed from changes.
+    Called by `Cache.save_batch` inside its transaction; the inputs' triggers (migrations
+    m006, m012) mark the answers stale whenever a row they are computed from changes. When only
+    groups' provisioning state or the jobs changed (a provisioning poll), SSO conflicts and
+    the member lists of groups still matched to the same Harness group are kept.
     """
-    if _directory_answers_fresh(Database(conn)):
+    fresh, members_fresh = conn.execute(
+        "SELECT fresh, members_fresh FROM directory_answers_state"
+    ).fetchone()
+    if fresh:
         return
     try:
-        if _compute_directory_answers(conn) != _LIST_SEPARATOR:
+        separator = _compute_directory_answers(conn, keep_members=bool(members_fresh))
+        if separator != _LIST_SEPARATOR and members_fresh:
+            _drop_work_tables(conn)
+            separator = _compute_directory_answers(conn)
+        if separator != _LIST_SEPARATOR:
             return  # a name holds the list separator: readers compute the answers live
         columns = ", ".join(("position", *_MAPPING_COLUMNS, "harness_members_as_entra"))
         conn.execute("DELETE FROM group_mappings")
@@ -650,13 +664,14 @@ def refresh_directory_answers(conn: sqlite3.Connection) -> None:
             f"INSERT INTO group_mappings ({columns}) SELECT {columns} FROM {_COMPUTED_MAPPINGS}"
             " ORDER BY position"
         )
-        columns = ", ".join(("position", *_CONFLICT_COLUMNS))
-        conn.execute("DELETE FROM sso_conflicts")
-        conn.execute(
-            f"INSERT INTO sso_conflicts ({columns}) SELECT {columns} FROM {_COMPUTED_CONFLICTS}"
-            " ORDER BY position"
-        )
-        conn.execute("UPDATE directory_answers_state SET fresh = 1")
+        if not members_fresh:
+            columns = ", ".join(("position", *_CONFLICT_COLUMNS))
+            conn.execute("DELETE FROM sso_conflicts")
+            conn.execute(
+                f"INSERT INTO sso_conflicts ({columns})"
+                f" SELECT {columns} FROM {_COMPUTED_CONFLICTS} ORDER BY position"
+            )
+        conn.execute("UPDATE directory_answers_state SET fresh = 1, members_fresh = 1")
     finally:
         _drop_work_tables(conn)
 
@@ -674,27 +689,40 @@ def _drop_work_tables(conn: sqlite3.Connection) -> None:
         conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
 
 
-def _compute_directory_answers(conn: sqlite3.Connection) -> str:
+def _compute_directory_answers(conn: sqlite3.Connection, *, keep_members: bool = False) -> str:
     """Compute every group mapping and SSO conflict into `_COMPUTED_*`, set-based in SQL.
 
     Python only derives each assigned group's identifiers from its name (`harness_ids`, a
     thousand names) and words each group's problems from a row of facts; nothing per user
     leaves SQLite. Returns the character joining the name lists: `_LIST_SEPARATOR` unless a
     name holds it (the answers can then not be stored, only read from the temp tables).
+
+    `keep_members`: nothing but groups' provisioning state and the jobs changed since the
+    stored answers were computed. Member lists are then taken from the stored mappings for
+    groups matched to the same Harness group as then, and SSO conflicts are not computed.
     """
     conn.create_function("scimwatch_lower", 1, _python_lower, deterministic=True)
+    conn.create_function("scimwatch_list_length", 1, _list_length, deterministic=True)
     _drop_work_tables(conn)
-    for statement in _WORK_TABLES.split(";"):
-        conn.execute(statement)
-    candidates = _fill_assigned_groups(conn)
-    _match_harness_groups(conn)
-    _fill_members(conn)
-    separator = _free_separator(conn)
-    _fill_verdicts(conn, candidates, separator)
-    _fill_mappings(conn, separator)
-    _fill_conflicts(conn)
-    for table in _WORK_TABLE_NAMES[2:]:
-        conn.execute(f"DROP TABLE temp.{table}")
+    previous_cache = conn.execute("PRAGMA temp.cache_size").fetchone()[0]
+    conn.execute(f"PRAGMA temp.cache_size=-{_WORK_CACHE_KIB}")
+    try:
+        for statement in _WORK_TABLES.split(";"):
+            conn.execute(statement)
+        candidates = _fill_assigned_groups(conn)
+        _match_harness_groups(conn)
+        if keep_members:
+            _keep_member_lists(conn)
+        _fill_members(conn)
+        separator = _free_separator(conn)
+        _fill_verdicts(conn, candidates, separator)
+        _fill_mappings(conn, separator)
+        if not keep_members:
+            _fill_conflicts(conn)
+        for table in _WORK_TABLE_NAMES[2:]:
+            conn.execute(f"DROP TABLE temp.{table}")
+    finally:
+        conn.execute(f"PRAGMA temp.cache_size={int(previous_cache)}")
     return separator
 
 
@@ -795,20 +823,40 @@ def _match_harness_groups(conn: sqlite3.Connection) -> None:
     )
 
 
+def _keep_member_lists(conn: sqlite3.Connection) -> None:
+    """Take the stored lists of the groups matched to the same Harness group as when stored."""
+    conn.execute(
+        "INSERT INTO _dir_kept SELECT g.group_id, m.entra_members, CASE WHEN"
+        " m.harness_members_as_entra THEN m.entra_members ELSE m.harness_members END,"
+        " m.missing_in_harness, m.extra_in_harness, m.nested_only FROM _dir_groups AS g"
+        " JOIN group_mappings AS m ON m.entra_group_id = g.group_id AND m.state != 'orphan'"
+        " AND m.entra_name = g.name AND m.harness_identifier = coalesce(g.harness_identifier, '')"
+    )
+    conn.execute(
+        "UPDATE _dir_groups SET recompute = 0 WHERE group_id IN (SELECT group_id FROM _dir_kept)"
+    )
+
+
+def _list_length(text: str | None) -> int:
+    """How many names a stored name list holds."""
+    return 0 if text is None else text.count(_LIST_SEPARATOR) + 1
+
+
 def _fill_members(conn: sqlite3.Connection) -> None:
     """Both sides' members of each mapped group, by label, and the differences."""
     conn.execute(
         "INSERT INTO _dir_entra_members SELECT m.group_id, m.direct != 0,"
         f" {_entra_label('m.member_id')}, m.member_id, coalesce({_ENTRA_EMAIL}, ''), m.rowid"
         " FROM entra_memberships AS m LEFT JOIN entra_users AS u ON u.id = m.member_id"
-        " WHERE m.member_type = 'user' AND m.group_id IN (SELECT group_id FROM _dir_groups)"
+        " WHERE m.member_type = 'user'"
+        " AND m.group_id IN (SELECT group_id FROM _dir_groups WHERE recompute)"
     )
     conn.execute(
         "INSERT INTO _dir_harness_members SELECT m.group_identifier,"
         f" {_HARNESS_LABEL}, m.user_id"
         " FROM harness_group_members AS m LEFT JOIN harness_users AS u ON u.id = m.user_id"
         " WHERE m.scope = 'account'"
-        " AND m.group_identifier IN (SELECT harness_identifier FROM _dir_groups)"
+        " AND m.group_identifier IN (SELECT harness_identifier FROM _dir_groups WHERE recompute)"
     )
     conn.execute(
         "INSERT OR IGNORE INTO _dir_missing SELECT e.group_id, e.label"
@@ -860,11 +908,18 @@ SELECT g.group_id, g.name, g.identifier, g.claims, g.harness_identifier, g.harne
         ORDER BY s.identifier LIMIT 1),
     g.harness_identifier IN (SELECT principal_identifier FROM harness_role_assignments
         WHERE principal_type = 'USER_GROUP' AND disabled = 0),
-    (SELECT count(*) FROM _dir_missing AS m WHERE m.group_id = g.group_id),
-    (SELECT count(*) FROM _dir_extra AS x WHERE x.group_id = g.group_id),
-    (SELECT count(*) FROM _dir_entra_members AS e WHERE e.group_id = g.group_id
-        AND e.direct = 0)
+    CASE WHEN g.recompute
+        THEN (SELECT count(*) FROM _dir_missing AS m WHERE m.group_id = g.group_id)
+        ELSE scimwatch_list_length(k.missing) END,
+    CASE WHEN g.recompute
+        THEN (SELECT count(*) FROM _dir_extra AS x WHERE x.group_id = g.group_id)
+        ELSE scimwatch_list_length(k.extra) END,
+    CASE WHEN g.recompute
+        THEN (SELECT count(*) FROM _dir_entra_members AS e WHERE e.group_id = g.group_id
+            AND e.direct = 0)
+        ELSE scimwatch_list_length(k.nested) END
 FROM _dir_groups AS g LEFT JOIN _dir_targets AS t ON t.source_id = g.group_id
+    LEFT JOIN _dir_kept AS k ON k.group_id = g.group_id
 """
 """One `_GroupFacts` per assigned group. Harness groups in identifier order, as SQLite lists
 them by the primary key (the first same-name group is the first in that order)."""
@@ -974,13 +1029,16 @@ _ORPHAN_DETAIL = (
 def _fill_mappings(conn: sqlite3.Connection, separator: str) -> None:
     """The assigned groups by name, then SCIM groups no assigned group matched (orphans)."""
     conn.execute(
-        "WITH lists AS MATERIALIZED (SELECT g.group_id, g.position,"
+        "WITH computed AS MATERIALIZED (SELECT g.group_id, g.position,"
         f" {_names('_dir_entra_members', 'group_id = g.group_id', 'AND direct = 1')} AS entra,"
         f" {_names('_dir_harness_members', 'identifier = g.harness_identifier')} AS harness,"
         f" {_names('_dir_missing', 'group_id = g.group_id')} AS missing,"
         f" {_names('_dir_extra', 'group_id = g.group_id')} AS extra,"
         f" {_names('_dir_entra_members', 'group_id = g.group_id', 'AND direct = 0')} AS nested"
-        " FROM _dir_groups AS g)"
+        " FROM _dir_groups AS g WHERE g.recompute),"
+        " lists AS (SELECT * FROM computed UNION ALL SELECT k.group_id, g.position, k.entra,"
+        " k.harness, k.missing, k.extra, k.nested FROM _dir_kept AS k"
+        " JOIN _dir_groups AS g ON g.group_id = k.group_id)"
         f" INSERT INTO {_COMPUTED_MAPPINGS} ({', '.join(_MAPPING_COLUMNS)},"
         " harness_members_as_entra)"
         " SELECT g.group_id, g.name, g.identifier, coalesce(g.harness_identifier, ''),"
@@ -1021,8 +1079,8 @@ def _fill_scope(conn: sqlite3.Connection) -> None:
         "INSERT INTO _dir_scope SELECT e.member_id, e.email, e.label, g.how, 1,"
         " g.first_assignment, e.membership FROM _dir_entra_members AS e"
         " JOIN _dir_groups AS g ON g.group_id = e.group_id WHERE e.direct = 1"
-        " ORDER BY e.member_id ON CONFLICT (user_id) DO UPDATE SET how = excluded.how, k2 = excluded.k2,"
-        " k3 = excluded.k3 WHERE k1 = 1 AND (excluded.k2, excluded.k3) < (k2, k3)"
+        " ORDER BY e.member_id ON CONFLICT (user_id) DO UPDATE SET how = excluded.how,"
+        " k2 = excluded.k2, k3 = excluded.k3 WHERE k1 = 1 AND (excluded.k2, excluded.k3) < (k2, k3)"
     )
     conn.execute(
         "INSERT OR IGNORE INTO _dir_firstgen SELECT principal_id FROM app_role_assignments"

@@ -542,3 +542,41 @@ def m011_object_state_clustered_by_source(db: Database) -> None:
     db.execute("ALTER TABLE object_state_by_source RENAME TO object_state")
     for sql in kept:
         db.execute(sql)
+
+
+_STALE_WITH_MEMBERS = (
+    "UPDATE directory_answers_state SET fresh = 0, members_fresh = 0"
+    " WHERE fresh = 1 OR members_fresh = 1"
+)
+
+
+@migrations()
+def m012_directory_answers_keep_member_lists(db: Database) -> None:
+    """Tell a change of groups' provisioning state (or of the jobs) from any other input change.
+
+    `members_fresh` stays 1 while only those changed: the next save then keeps the SSO conflicts
+    and the stored member lists of groups still matched to the same Harness group, instead of
+    computing both again from the whole directory (a provisioning poll saving group events
+    recomputed everything: ~3 CPU-s at 100,000 users). Every other input's triggers clear both.
+    """
+    db.execute(
+        "ALTER TABLE directory_answers_state ADD COLUMN members_fresh INTEGER NOT NULL DEFAULT 0"
+    )
+    for table, columns in _DIRECTORY_ANSWER_INPUTS.items():
+        if table == "sync_jobs":
+            continue  # the jobs only decide which job's group state wins
+        for event in ("insert", "delete", "update"):
+            db.execute(f"DROP TRIGGER {table}_stale_{event}")
+        db.execute(
+            f"CREATE TRIGGER {table}_stale_insert AFTER INSERT ON {table}"
+            f" BEGIN {_STALE_WITH_MEMBERS}; END"
+        )
+        db.execute(
+            f"CREATE TRIGGER {table}_stale_delete AFTER DELETE ON {table}"
+            f" BEGIN {_STALE_WITH_MEMBERS}; END"
+        )
+        db.execute(
+            f"CREATE TRIGGER {table}_stale_update AFTER UPDATE ON {table}"
+            f" WHEN ({_prefixed('OLD', columns)}) IS NOT ({_prefixed('NEW', columns)})"
+            f" BEGIN {_STALE_WITH_MEMBERS}; END"
+        )
