@@ -8,8 +8,9 @@ assigned to the NextGen app with the same members on both sides; plus every othe
 assigned to the FirstGen app, so the SSO answers compare both scopes). Then, per round and per
 tree (this checkout and each `--tree`: a directory holding another version's `store`
 package, e.g. from `git archive <commit> store | tar -x -C <dir>`; alternating), a fresh process copies the cache, opens it
-as the writer and saves one renamed group through `Cache.save_batch`: the save recomputes the
-stored group mappings and SSO conflicts. Reports the save's wall time, CPU time, and its peak
+as the writer and saves, through `Cache.save_batch`, a failure event of one assigned group (what
+a provisioning poll saves), then that group renamed (a directory poll): each save brings the
+stored group mappings and SSO conflicts up to date. Reports the save's wall time, CPU time, and its peak
 RSS above the RSS before it (VmHWM after resetting it, /proc/self/clear_refs).
 """
 
@@ -25,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,43 +69,71 @@ def _status_kib(field: str) -> int:
 
 def child(base: Path) -> None:
     """One measured save, in this process: prints a JSON line."""
-    import gc
     from datetime import UTC, datetime
 
+    from bench.synthetic import JOB_ID, SP_ID
     from store.cache import Cache
-    from store.models import Batch, EntraGroup
+    from store.models import Batch, EntraGroup, ProvisioningEvent
 
+    now = datetime.now(UTC)
     with tempfile.TemporaryDirectory() as work:
         path = Path(work) / "cache.db"
         shutil.copy(base, path)
         with Cache.open_writer(path, quick_check=False) as cache:
             with cache.reading() as db:
                 group_id = db.execute("SELECT principal_id FROM app_role_assignments").fetchone()[0]
-            batch = Batch(
-                source="graph.directory",
-                records=[EntraGroup(id=group_id, display_name="Team renamed")],
+            event = ProvisioningEvent(
+                id="evt-group-failure",
+                activity_at=now,
+                job_id=JOB_ID,
+                cycle_id="c1",
+                service_principal_id=SP_ID,
+                action="update",
+                status="failure",
+                source_id=group_id,
+                source_type="Group",
+                source_name="Team",
+                error_code="SystemForCrossDomainIdentityManagementServiceIncompatible",
+                reason="Harness said no",
             )
-            now = datetime.now(UTC)
-            gc.collect()
-            rss_before = _status_kib("VmRSS")
-            Path("/proc/self/clear_refs").write_text("5")
-            cpu, wall = time.process_time(), time.perf_counter()
-            cache.save_batch(batch, now, now)
-            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-            peak = _status_kib("VmHWM")
-            with cache.reading() as db:
-                fresh = db.execute("SELECT fresh FROM directory_answers_state").fetchone()[0]
+            rename = EntraGroup(id=group_id, display_name="Team renamed")
+            figures = {
+                "event": _measured(cache, Batch(source="graph.provisioning", records=[event])),
+                "rename": _measured(cache, Batch(source="graph.directory", records=[rename])),
+            }
     print(
         json.dumps(
             {
-                "wall": wall,
-                "cpu": cpu,
-                "rss_before_mb": rss_before / 1024,
-                "peak_above_mb": (peak - rss_before) / 1024,
-                "fresh": fresh,
+                f"{save}_{key}": value
+                for save, measured in figures.items()
+                for key, value in measured.items()
             }
         )
     )
+
+
+def _measured(cache: Any, batch: Any) -> dict[str, float]:
+    """Wall and CPU seconds and peak RSS above the start of one `save_batch`."""
+    import gc
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    gc.collect()
+    rss_before = _status_kib("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")
+    cpu, wall = time.process_time(), time.perf_counter()
+    cache.save_batch(batch, now, now)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    peak = _status_kib("VmHWM")
+    with cache.reading() as db:
+        fresh = db.execute("SELECT fresh FROM directory_answers_state").fetchone()[0]
+    assert fresh == 1
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "rss_before_mb": rss_before / 1024,
+        "peak_above_mb": (peak - rss_before) / 1024,
+    }
 
 
 def run(tree: Path, base: Path) -> dict[str, float]:
@@ -144,7 +174,7 @@ def main() -> None:
                 print(f"  {tree}: {result}", flush=True)
         for tree, runs in results.items():
             print(f"{tree}:")
-            for key in ("wall", "cpu", "peak_above_mb", "rss_before_mb"):
+            for key in runs[0]:
                 values = sorted(run[key] for run in runs)
                 print(
                     f"  {key}: median {statistics.median(values):.2f}"

@@ -18,14 +18,13 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
 
-from store.derived import fold_new_events
+from store.derived import fold_new_events, register_failure_functions
 from store.models import (
     SOURCES,
     Batch,
@@ -389,6 +388,7 @@ class Cache:
             conn.execute("PRAGMA wal_autocheckpoint=256")
             conn.execute(f"PRAGMA journal_size_limit={64 * 1024 * 1024}")
             conn.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
+            register_failure_functions(conn)
         return conn
 
     @contextlib.contextmanager
@@ -415,17 +415,15 @@ class Cache:
             raise CacheError(f"{self.path} is closed")
 
     @contextlib.contextmanager
-    def _writing(self) -> Iterator[sqlite3.Connection]:
+    def _writing(self, staged: StagedPoll | None = None) -> Iterator[sqlite3.Connection]:
         """One `BEGIN IMMEDIATE` transaction: committed whole, or rolled back whole.
 
-        Inside `save_batch` of a source with a staged poll, on the staged poll's connection
-        (its temp tables are only visible there).
+        On the `staged` poll's connection when given (its temp tables are only visible there).
         """
         self._check_writer()
-        staged = _SAVING.get()
         with (
             staged.connection() if staged is not None else self._connection() as conn,
-            _immediate(conn),
+            _transaction(conn),
         ):
             yield conn
 
@@ -475,12 +473,8 @@ class Cache:
         )
         staged = self._staged.get(batch.source)
         if staged is not None:
-            token = _SAVING.set(staged)
-            try:
-                with self._writing() as conn:
-                    return staged.save(conn, batch, poll_run)
-            finally:
-                _SAVING.reset(token)
+            with self._writing(staged) as conn:
+                return staged.save(conn, batch, poll_run)
         with self._writing() as conn:
             by_type = _group_by_type(batch.records)
             events = [
@@ -548,8 +542,9 @@ class Cache:
 
 
 @contextlib.contextmanager
-def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
-    conn.execute("BEGIN IMMEDIATE")
+def _transaction(conn: sqlite3.Connection, begin: str = "BEGIN IMMEDIATE") -> Iterator[None]:
+    """A transaction on `conn`, committed if the block succeeds, else rolled back."""
+    conn.execute(begin)
     try:
         yield
     except BaseException:
@@ -602,14 +597,8 @@ class StagedPoll:
         with self.connection() as conn:
             if conn.in_transaction:
                 raise CacheError("staged poll is being saved")
-            conn.execute("BEGIN")
-            try:
+            with _transaction(conn, "BEGIN"):
                 self._add(conn, records)
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
 
     @contextlib.contextmanager
     def connection(self) -> Iterator[sqlite3.Connection]:
@@ -661,10 +650,6 @@ class StagedPoll:
         keys = record_type.primary_key
         padded = ", ".join([*keys, *("NULL" for _ in range(3 - len(keys)))])
         conn.execute(f"INSERT OR IGNORE INTO _kept_keys SELECT {padded} FROM temp.{table}")
-
-
-_SAVING: ContextVar[StagedPoll | None] = ContextVar("_SAVING", default=None)
-"""The staged poll `save_batch` is saving in this thread, if any (see `Cache._writing`)."""
 
 
 def _stage(
@@ -821,8 +806,19 @@ def _fill_kept(conn: sqlite3.Connection, record_type: type[Record], kept: Iterab
         "CREATE TEMP TABLE IF NOT EXISTS _kept_keys (k1, k2, k3, PRIMARY KEY (k1, k2, k3))"
     )
     conn.execute("DELETE FROM _kept_keys")
-    rows = ((*(record.to_row()[key] for key in keys), None, None)[:3] for record in kept)
+    rows = ((*_key_values(record, keys), None, None)[:3] for record in kept)
     conn.executemany("INSERT OR IGNORE INTO _kept_keys VALUES (?, ?, ?)", rows)
+
+
+def _key_values(record: Record, keys: tuple[str, ...]) -> tuple[Any, ...]:
+    """A record's primary key as stored (`Record.to_row` of the key fields alone)."""
+    return tuple(_stored_value(record.__dict__[key]) for key in keys)
+
+
+def _stored_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso_utc(value)
+    return int(value) if isinstance(value, bool) else value
 
 
 def _prune_snapshot(

@@ -30,9 +30,10 @@ def fold_new_events(conn: sqlite3.Connection, after_rowid: int) -> None:
     whose SET clause is `_fold`; an object with a new event no newer than its saved state
     (a backfill saving older pages later) is instead folded again from all its events.
     `rebuild_derived_state` keeps the Python fold as the reference the tests compare against.
-    A failing object also keeps its retry time and playbook key (`_FAILURE_ANSWERS`).
+    A failing object also keeps its retry time and playbook key (`_FAILURE_ANSWERS`), computed
+    by the functions `register_failure_functions` gives a connection (`Cache` gives them to
+    each writer connection once).
     """
-    register_failure_functions(conn)
     conn.execute(
         f"INSERT INTO cycles (job_id, cycle_id, started_at, ended_at, {', '.join(_CYCLE_COUNTERS)})"
         " SELECT job_id, cycle_id, min(activity_at), max(activity_at),"
