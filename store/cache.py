@@ -18,6 +18,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -415,12 +416,14 @@ class Cache:
             raise CacheError(f"{self.path} is closed")
 
     @contextlib.contextmanager
-    def _writing(self, staged: StagedPoll | None = None) -> Iterator[sqlite3.Connection]:
+    def _writing(self) -> Iterator[sqlite3.Connection]:
         """One `BEGIN IMMEDIATE` transaction: committed whole, or rolled back whole.
 
-        On the `staged` poll's connection when given (its temp tables are only visible there).
+        Inside `save_batch` of a source with a staged poll, on the staged poll's connection
+        (its temp tables are only visible there).
         """
         self._check_writer()
+        staged = _SAVING.get()
         with (
             staged.connection() if staged is not None else self._connection() as conn,
             _transaction(conn),
@@ -473,8 +476,12 @@ class Cache:
         )
         staged = self._staged.get(batch.source)
         if staged is not None:
-            with self._writing(staged) as conn:
-                return staged.save(conn, batch, poll_run)
+            token = _SAVING.set(staged)
+            try:
+                with self._writing() as conn:
+                    return staged.save(conn, batch, poll_run)
+            finally:
+                _SAVING.reset(token)
         with self._writing() as conn:
             by_type = _group_by_type(batch.records)
             events = [
@@ -650,6 +657,10 @@ class StagedPoll:
         keys = record_type.primary_key
         padded = ", ".join([*keys, *("NULL" for _ in range(3 - len(keys)))])
         conn.execute(f"INSERT OR IGNORE INTO _kept_keys SELECT {padded} FROM temp.{table}")
+
+
+_SAVING: ContextVar[StagedPoll | None] = ContextVar("_SAVING", default=None)
+"""The staged poll `save_batch` is saving in this thread, if any (see `Cache._writing`)."""
 
 
 def _stage(

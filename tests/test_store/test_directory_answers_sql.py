@@ -234,7 +234,13 @@ def provisioning_only(seed: int) -> dict[SourceName, list[Record]]:
     targets = [
         record.identifier for record in later["harness.ng"] if isinstance(record, HarnessGroup)
     ]
-    groups = sorted({record.principal_id for record in later["graph.assignments"]})
+    groups = sorted(
+        {
+            record.principal_id
+            for record in later["graph.assignments"]
+            if isinstance(record, AppRoleAssignment)
+        }
+    )
     records: dict[SourceName, list[Record]] = {"graph.provisioning": []}
     _provisioning(rng, records, [group for group in groups if group.startswith("g")], targets)
     records["graph.provisioning"] = [
