@@ -759,8 +759,7 @@ def _fill_assigned_groups(conn: sqlite3.Connection) -> dict[str, frozenset[str]]
     Returns each group's candidate identifiers (every version of Harness's rule).
     """
     names: dict[str, str] = {}
-    first: dict[str, tuple[int, str]] = {}
-    """Each group's first assignment: (rowid, how its members are in scope)."""
+    first: dict[str, tuple[int, str]] = {}  # group -> (first assignment's rowid, "via group X")
     for rowid, group_id, principal_name, display_name in conn.execute(
         "SELECT a.rowid, a.principal_id, a.principal_name, g.display_name"
         " FROM app_role_assignments AS a LEFT JOIN entra_groups AS g ON g.id = a.principal_id"
