@@ -55,6 +55,16 @@ large one (a multi-GB cache would take seconds; the header check and the first u
 log = logging.getLogger("scimwatch.store.cache")
 
 
+def database(conn: sqlite3.Connection) -> Database:
+    """sqlite-utils' view of a connection, without its plugins.
+
+    scimwatch uses none; loading them scans every installed package's entry points (~40 ms of
+    start-up, before the first paint) and would let any installed plugin run its code on the
+    cache's connections.
+    """
+    return Database(conn, execute_plugins=False)
+
+
 class CacheError(Exception):
     """The cache cannot be used as asked."""
 
@@ -271,7 +281,7 @@ class Cache:
                 # only takes effect on a new, empty file.
                 conn.execute("PRAGMA page_size=16384")
                 conn.execute("PRAGMA journal_mode=WAL")
-                migrations.apply(Database(conn))
+                migrations.apply(database(conn))
         except sqlite3.DatabaseError as error:
             if _is_corruption(error):
                 raise _Corrupt(str(error)) from error
@@ -404,7 +414,7 @@ class Cache:
             if snapshot:
                 conn.execute("BEGIN")
             try:
-                yield Database(conn)
+                yield database(conn)
             finally:
                 if snapshot and conn.in_transaction:
                     conn.execute("COMMIT" if not self.read_only else "ROLLBACK")
@@ -456,7 +466,7 @@ class Cache:
     def transaction(self) -> Iterator[Database]:
         """A `BEGIN IMMEDIATE` write transaction (writer only), committed on success."""
         with self._writing() as conn:
-            yield Database(conn)
+            yield database(conn)
 
     def save_batch(self, batch: Batch, started_at: datetime, finished_at: datetime) -> PollRun:
         """Save a poll's records, snapshots, watermark and poll run in one transaction.

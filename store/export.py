@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from sqlite_utils import Database
 
 from store import health
-from store.cache import Cache, CacheError
+from store.cache import Cache, CacheError, database
 from store.models import JobHealth
 
 ExportFormat = Literal["sqlite", "csv", "json", "ndjson"]
@@ -172,7 +172,7 @@ def _add_health_tables(path: Path, now: datetime) -> None:
     """Compute the health answers from the snapshot itself, so they agree with its tables."""
     conn = sqlite3.connect(path)
     try:
-        snapshot = Database(conn)
+        snapshot = database(conn)
         answers = _answers(snapshot, now)
         with conn:
             for table, rows in answers.items():

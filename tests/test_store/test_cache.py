@@ -383,3 +383,22 @@ def test_one_snapshot_per_group_prunes_each_group_and_nothing_else(cache, cache_
         ("u1",),
         ("u2",),
     ]
+
+
+def test_no_sqlite_utils_plugin_is_loaded_or_run_on_the_cache(cache_path, tmp_path, monkeypatch):
+    """Loading sqlite-utils plugins scans every installed package (~40 ms before the first
+    paint) and would let an installed plugin run code on the cache's connections."""
+    import sqlite_utils.db
+
+    from store.export import export_sqlite
+
+    loads: list[str] = []
+    monkeypatch.setattr(sqlite_utils.db, "ensure_plugins_loaded", lambda: loads.append("load"))
+    with Cache.open_writer(cache_path) as writer:
+        writer.save_batch(Batch(source="graph.provisioning", records=[]), T0, T0)
+        with writer.reading() as db:
+            db.execute("SELECT count(*) FROM provisioning_events").fetchone()
+        export_sqlite(writer, tmp_path / "export.db", T0)
+    with Cache.open_reader(cache_path) as reader, reader.reading() as db:
+        db.execute("SELECT count(*) FROM poll_runs").fetchone()
+    assert loads == []
