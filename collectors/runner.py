@@ -135,6 +135,27 @@ def release_memory(*, collect_cycles: bool = False) -> None:
         trim(0)
 
 
+M_ARENA_MAX = -8
+"""glibc's mallopt parameter for the most malloc arenas (malloc.h)."""
+
+
+def limit_malloc_arenas(arenas: int = 2) -> bool:
+    """Let glibc keep at most `arenas` malloc arenas; True if it took the setting.
+
+    Each thread that allocates gets an arena of its own (up to 8 per core), and the freed
+    memory scattered over them stays mapped: at 100k users `collect` idled at ~136 MB with
+    ~290 MB free in its arenas; two arenas measured ~17 MB less. For the long-running
+    headless collector, called before its threads start.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc
+        return False
+    return bool(mallopt(M_ARENA_MAX, arenas))
+
+
 @functools.cache
 def _malloc_trim() -> Callable[[int], int] | None:
     if not sys.platform.startswith("linux"):

@@ -42,14 +42,16 @@ def run_collect_command(
 ) -> int:
     """`scimwatch collect`: take the writer lock and keep the cache fresh; the exit status."""
     from collectors.headless import make_logger
+    from collectors.runner import limit_malloc_arenas
     from dashboard.launch import build_collector_set, graph_connection, harness_connection
 
     if graph_connection(settings) is None and harness_connection(settings) is None:
         raise click.ClickException(
-            "nothing to collect: configure [graph] (tenant_id, client_id, nextgen_sp_id and a "
-            "secret) and/or [harness] (account_id and SCIMWATCH_HARNESS__TOKEN); see "
-            "`scimwatch config init`"
+            "nothing to collect: configure [graph] (tenant_id, nextgen_sp_id and how to sign "
+            "in: auth_kind, client_id and its secret or certificate) and/or [harness] "
+            "(account_id and SCIMWATCH_HARNESS__TOKEN); see `scimwatch config init`"
         )
+    limit_malloc_arenas()  # before any thread: memory freed after a poll stays less scattered
     try:
         cache = Cache.open_writer(settings.resolved_cache_path())
     except CacheError as error:

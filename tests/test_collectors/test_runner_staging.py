@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import gc
 import io
+import subprocess
+import sys
 import weakref
 from datetime import UTC, datetime
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -215,3 +218,20 @@ async def test_a_poll_outside_the_collect_loop_trims_without_a_full_collection(m
     with pytest.raises(SourceUnavailable):
         await poll_source(PagedCollector("b", fail_after=0), cache, clock=lambda: T0)
     assert (releases.trims, releases.collections) == (2, 0)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_the_arena_limit_is_taken_by_glibc():
+    """`collect` caps glibc's malloc arenas (in a child: the setting is per process)."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from collectors.runner import limit_malloc_arenas as f; print(f())",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parents[2],
+    )
+    assert done.stdout.strip() == "True"
