@@ -13,7 +13,11 @@ from typing import Any
 from sqlite_utils import Database
 
 from store import harness_ids
-from store.health import DEFAULT_ACCESS_ROLE, _rows
+from store.health import (  # the order is a rule, not a computation
+    _STATE_ORDER,
+    DEFAULT_ACCESS_ROLE,
+    _rows,
+)
 from store.models import GroupMapping, GroupState, SsoConflict
 
 # --- Who is assigned ---------------------------------------------------------------------
@@ -115,19 +119,6 @@ class Directory:
 
 
 # --- Group / ID mappings -----------------------------------------------------------------
-
-_STATE_ORDER: tuple[GroupState, ...] = (
-    "unsyncable",
-    "collision",
-    "native_same_identifier",
-    "not_provisioned",
-    "native_same_name",
-    "no_role_binding",
-    "drift",
-    "renamed",
-    "nested_members",
-    "orphan",
-)
 
 
 def compute_group_mappings(db: Database, directory: Directory | None = None) -> list[GroupMapping]:
