@@ -8,7 +8,7 @@ import stat
 import subprocess
 import sys
 import textwrap
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlite_utils import Database
@@ -21,28 +21,10 @@ from store.models import (
     HarnessGroupMember,
     HarnessUser,
     PollRun,
-    ProvisioningEvent,
     Snapshot,
 )
 from store.schema import migrations
-from tests.test_store.helpers import rows
-
-T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
-
-
-def event(event_id: str, minute: int = 0, status: str = "success") -> ProvisioningEvent:
-    return ProvisioningEvent(
-        id=event_id,
-        activity_at=T0 + timedelta(minutes=minute),
-        job_id="scim.0123",
-        cycle_id="cycle-1",
-        action="create",
-        status=status,
-        source_id=f"user-{event_id}",
-        source_type="User",
-        source_name=f"User {event_id}",
-        detail=pack_detail({"provisioningSteps": [{"name": "EntryImport"}]}),
-    )
+from tests.test_store.helpers import T0, event, rows
 
 
 def events_batch(*ids: str, watermark: str | None = None) -> Batch:

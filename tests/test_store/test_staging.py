@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
 
 from store.cache import Cache, CacheError
@@ -12,27 +10,13 @@ from store.models import (
     HarnessGroup,
     HarnessGroupMember,
     HarnessUser,
-    ProvisioningEvent,
     Record,
     Snapshot,
 )
-from tests.test_store.helpers import rows
+from tests.test_store.helpers import T0, event, rows
 
-T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 SCIM_USERS = Snapshot(table="harness_users", where={"in_scim": 1}, clear="in_scim")
 NG_USERS = Snapshot(table="harness_users", where={"in_ng": 1}, clear="in_ng")
-
-
-def event(event_id: str, minute: int = 0, status: str = "success") -> ProvisioningEvent:
-    return ProvisioningEvent(
-        id=event_id,
-        activity_at=T0 + timedelta(minutes=minute),
-        job_id="scim.0123",
-        cycle_id="cycle-1",
-        action="create",
-        status=status,
-        detail=b"\x00detail",
-    )
 
 
 def save(cache: Cache, batch: Batch, *, staged: bool) -> int:
