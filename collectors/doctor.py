@@ -76,37 +76,31 @@ _AADSTS_ADVICE = {
 }
 
 # What azure-identity says when a token cannot be had without Entra being asked.
-_NO_TOKEN_ADVICE = (
-    (
-        "cannot load the certificate",
+_NO_TOKEN_ADVICE: dict[str, str] = {
+    "cannot load the certificate": (
         "Check certificate_password (SCIMWATCH_GRAPH__CERTIFICATE_PASSWORD or the keyring) and "
-        "that the file holds the RSA private key with its certificate.",
+        "that the file holds the RSA private key with its certificate."
     ),
-    (
-        "Azure CLI not found",
+    "Azure CLI not found": (
         "Install the Azure CLI and sign in with `az login --tenant <tenant id>` as the user "
-        "scimwatch runs as, or choose another graph.auth_kind.",
+        "scimwatch runs as, or choose another graph.auth_kind."
     ),
-    (
-        "az login",
-        "Sign the Azure CLI in as the user scimwatch runs as: `az login --tenant <tenant id>`.",
+    "az login": (
+        "Sign the Azure CLI in as the user scimwatch runs as: `az login --tenant <tenant id>`."
     ),
-    (
-        "Unable to load the proper Managed Identity",
+    "Unable to load the proper Managed Identity": (
         "This host has no managed identity with that client id: attach the user-assigned "
-        "identity to it, or set graph.client_id to the Client ID of one that is attached.",
+        "identity to it, or set graph.client_id to the Client ID of one that is attached."
     ),
-    (
-        "not been assigned to this resource",
+    "not been assigned to this resource": (
         "This VM has no managed identity with that client id: assign the identity to it "
-        "(Identity > User assigned), or fix graph.client_id.",
+        "(Identity > User assigned), or fix graph.client_id."
     ),
-    (
-        "No managed identity endpoint",
+    "No managed identity endpoint": (
         "This host offers no managed identity: run scimwatch on the Azure host whose identity "
-        "holds the Graph permissions, or choose another graph.auth_kind.",
+        "holds the Graph permissions, or choose another graph.auth_kind."
     ),
-)
+}
 
 _NO_TOKEN_FIX: dict[AuthKind, str] = {
     "client_secret": "Check tenant_id, client_id, the secret, login_url and ca_bundle.",
@@ -195,7 +189,7 @@ async def _token_finding(auth: GraphAuth, kind: AuthKind) -> Finding:
                 return Finding(
                     "graph.token", "fail", f"Entra refused the sign-in ({code}).", advice
                 )
-        for marker, advice in _NO_TOKEN_ADVICE:
+        for marker, advice in _NO_TOKEN_ADVICE.items():
             if marker in text:
                 return Finding("graph.token", "fail", f"No token: {text}", advice)
         return Finding("graph.token", "fail", f"No token: {text}", _NO_TOKEN_FIX[kind])
@@ -298,7 +292,7 @@ def _azure_cli_finding() -> Finding:
             "graph.azure_cli",
             "fail",
             "The Azure CLI (az) is not on PATH.",
-            dict(_NO_TOKEN_ADVICE)["Azure CLI not found"],
+            _NO_TOKEN_ADVICE["Azure CLI not found"],
         )
     return Finding(
         "graph.azure_cli",

@@ -378,7 +378,7 @@ class ProvisioningCollector:
         A 400 on a continuation page means the skiptoken expired (graph-api.md 8 U2,
         reliability.md 4 row 20): the window is read again from its start, once.
         """
-        fetched = _Fetched()
+        fetched: _Fetched
         for attempt in range(2):
             pages = 0
             fetched = _Fetched()  # a reread counts the window from its start again

@@ -147,24 +147,23 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
     ~290 MB free in its arenas; two arenas measured ~17 MB less. For the long-running
     headless collector, called before its threads start.
     """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # not glibc
-        return False
-    return bool(mallopt(M_ARENA_MAX, arenas))
+    mallopt = getattr(_glibc(), "mallopt", None)
+    return mallopt is not None and bool(mallopt(M_ARENA_MAX, arenas))
 
 
 @functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
+def _glibc() -> ctypes.CDLL | None:
+    """The C library when it is glibc's (elsewhere its memory calls do not exist)."""
     if not sys.platform.startswith("linux"):
         return None
     try:
-        libc = ctypes.CDLL(None)
-        trim: Callable[[int], int] = libc.malloc_trim
-    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
+        return ctypes.CDLL(None)
+    except OSError:
         return None
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    trim: Callable[[int], int] | None = getattr(_glibc(), "malloc_trim", None)  # not on musl
     return trim
 
 

@@ -376,21 +376,14 @@ class Cache:
             conn.close()
 
     def _connect(self, *, check_same_thread: bool = True) -> sqlite3.Connection:
-        if self.read_only:
-            conn = sqlite3.connect(
-                f"{self.path.resolve().as_uri()}?mode=ro",
-                uri=True,
-                timeout=BUSY_TIMEOUT_SECONDS,
-                isolation_level=None,
-                check_same_thread=check_same_thread,
-            )
-        else:
-            conn = sqlite3.connect(
-                self.path,
-                timeout=BUSY_TIMEOUT_SECONDS,
-                isolation_level=None,
-                check_same_thread=check_same_thread,
-            )
+        conn = sqlite3.connect(
+            f"{self.path.resolve().as_uri()}?mode=ro" if self.read_only else self.path,
+            uri=self.read_only,
+            timeout=BUSY_TIMEOUT_SECONDS,
+            isolation_level=None,
+            check_same_thread=check_same_thread,
+        )
+        if not self.read_only:
             # WAL + NORMAL: a commit survives any crash of the process; only a power loss may
             # drop the last commits, and then the watermark, saved with the data, drops too:
             # the next poll fetches them again (data is a cache of the APIs).

@@ -653,11 +653,10 @@ def refresh_directory_answers(conn: sqlite3.Connection) -> None:
         return
     try:
         separator = _compute_directory_answers(conn, keep_members=bool(members_fresh))
-        if separator != _LIST_SEPARATOR and members_fresh:
-            _drop_work_tables(conn)
-            separator = _compute_directory_answers(conn)
         if separator != _LIST_SEPARATOR:
-            return  # a name holds the list separator: readers compute the answers live
+            # A name holds the list separator (a full pass would find it too: its members are
+            # a superset of a partial pass's): readers compute the answers live.
+            return
         _store_changed_rows(
             conn,
             "group_mappings",

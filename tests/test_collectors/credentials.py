@@ -18,6 +18,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
+AZURE_CLI_APP_ID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
+"""The Azure CLI's own (first-party) application id: its tokens are issued to it."""
+
 # Every variable azure-identity's ManagedIdentityCredential reads to pick a host (1.27,
 # aio/_credentials/managed_identity.py); a test sets the ones of the host it plays.
 MANAGED_IDENTITY_VARIABLES = (

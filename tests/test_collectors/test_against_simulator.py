@@ -57,6 +57,12 @@ def connections(tenant: SimulatedTenant) -> tuple[GraphConnection, HarnessConnec
     return graph, harness
 
 
+def graph_with(tenant: SimulatedTenant, **update: object) -> GraphConnection:
+    """The tenant's Graph connection with no client secret and `update` applied."""
+    graph, _ = connections(tenant)
+    return GraphConnection.model_validate(graph.model_dump() | {"client_secret": None} | update)
+
+
 async def collect_everything(tenant: SimulatedTenant, cache: Cache) -> None:
     """Poll every source of the simulated tenant until each is complete (limits off)."""
     graph, harness = connections(tenant)

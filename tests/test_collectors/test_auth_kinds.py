@@ -23,15 +23,13 @@ from store.cache import Cache
 from store.models import PollRun
 
 from .credentials import (
+    AZURE_CLI_APP_ID,
     Certificate,
     clear_managed_identity_env,
     install_fake_az,
     make_certificate,
 )
-from .test_against_simulator import connections
-
-AZURE_CLI_APP_ID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
-"""The Azure CLI's own (first-party) application id: its tokens are issued to it."""
+from .test_against_simulator import graph_with
 
 
 @pytest.fixture(scope="module")
@@ -67,12 +65,6 @@ def _clean(tenant: SimulatedTenant, monkeypatch: pytest.MonkeyPatch) -> Iterator
 def cache(tmp_path: Path) -> Iterator[Cache]:
     with Cache.open_writer(tmp_path / "cache.db") as opened:
         yield opened
-
-
-def graph_with(tenant: SimulatedTenant, **update: object) -> GraphConnection:
-    """The tenant's Graph connection with no client secret and `update` applied."""
-    graph, _ = connections(tenant)
-    return GraphConnection.model_validate(graph.model_dump() | {"client_secret": None} | update)
 
 
 async def poll_jobs(graph: GraphConnection, tenant: SimulatedTenant, cache: Cache) -> PollRun:

@@ -5,12 +5,16 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from collectors.config import GraphConnection
 from collectors.doctor import Finding, diagnose
 from collectors.simulator import ManualClock, SimulatedTenant
 
-from .credentials import clear_managed_identity_env, install_fake_az, make_certificate
-from .test_against_simulator import connections
+from .credentials import (
+    AZURE_CLI_APP_ID,
+    clear_managed_identity_env,
+    install_fake_az,
+    make_certificate,
+)
+from .test_against_simulator import connections, graph_with
 
 
 @pytest.fixture(scope="module")
@@ -106,11 +110,6 @@ async def test_firstgen_scim_url_is_reported(tenant):
 
 
 # ---------------------------------------------------------------------------- other auth kinds
-
-
-def graph_with(tenant, **update):
-    graph, _ = connections(tenant)
-    return GraphConnection.model_validate(graph.model_dump() | {"client_secret": None} | update)
 
 
 @pytest.fixture(scope="module")
@@ -218,7 +217,7 @@ async def test_managed_identity_without_variables_says_imds(tenant, monkeypatch)
 
 
 async def test_azure_cli_signed_in_is_all_ok(tenant, tmp_path, monkeypatch):
-    token = tenant.issue_access_token("04b07795-8ddb-461a-bbee-02f9e1bf7b46")
+    token = tenant.issue_access_token(AZURE_CLI_APP_ID)
     az = install_fake_az(tmp_path, access_token=token, tenant_id=tenant.tenant_id)
     monkeypatch.setenv("PATH", str(az.bin_dir))
     findings = await diagnose(graph_with(tenant, auth_kind="azure_cli"), None)

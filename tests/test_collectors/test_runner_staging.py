@@ -7,6 +7,7 @@ import gc
 import io
 import subprocess
 import sys
+import threading
 import weakref
 from datetime import UTC, datetime
 from pathlib import Path
@@ -114,8 +115,6 @@ async def test_a_cancelled_staged_poll_leaves_nothing_staged_for_the_next_one(ca
 async def test_a_poll_cancelled_while_its_staged_poll_opens_closes_it(cache, monkeypatch):
     """The thread opening the staged poll registers it even when the poll is cancelled meanwhile;
     left open, every later poll of the source would fail with 'already has a staged poll'."""
-    import threading
-
     opening, release = threading.Event(), threading.Event()
     real_staging = cache.staging
 
@@ -157,8 +156,8 @@ def test_release_memory_trims_the_heap_and_frees_cycles_only_when_asked(
 ):
     trims: list[int] = []
     monkeypatch.setattr(runner, "_malloc_trim", lambda: trims.append)
-    garbage = weakref.ref(Cyclic())
     gc.disable()  # no automatic collection in between
+    garbage = weakref.ref(Cyclic())
     try:
         release_memory(collect_cycles=collect_cycles)
         freed = garbage() is None

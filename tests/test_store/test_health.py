@@ -559,7 +559,6 @@ def test_a_text_matching_more_objects_than_the_lookup_takes_still_gives_the_newe
             minutes_ago=100 - index,
             name=f"team {index % 10}" if matching else f"user {index}",
         )
-    plans: list[str] = []
     with tenant.cache.reading() as db:
         condition, params = health._text_condition(db, "team")
         plans = [
