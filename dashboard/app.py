@@ -13,7 +13,8 @@ import asyncio
 import gc
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from concurrent.futures import Future
+from datetime import datetime, timedelta
 from functools import partial
 from importlib import import_module
 from pathlib import Path
@@ -30,8 +31,10 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from collectors.base import Collector, CollectorError, Throttled
 from dashboard.commands import palette_commands
+from dashboard.first_read import FirstRead
 from dashboard.messages import PollFailed, PollStarted, PollSucceeded
 from dashboard.screens.overview import OverviewScreen
+from dashboard.timefmt import utc_now
 from dashboard.widgets.nav_bar import SCREENS
 from dashboard.widgets.safe_text import clean
 from dashboard.widgets.source_status import SourceState, no_data, source_state
@@ -77,11 +80,6 @@ PREBUILD_PAUSE = 0.05
 
 STATUS_SECONDS = 2.0
 """How often the status bar and the read-only follower look at the cache."""
-
-
-def utc_now() -> datetime:
-    """The wall clock, in UTC."""
-    return datetime.now(UTC)
 
 
 def lazy_screen(module: str, name: str) -> Callable[[], Screen[Any]]:
@@ -175,6 +173,7 @@ class ScimwatchApp(App[None]):
         collector_factory: Callable[[], CollectorSet] | None = None,
         check_cache: bool = False,
         prebuild_screens: bool = True,
+        first_read: Future[FirstRead] | None = None,
     ) -> None:
         """Show `cache`; poll `collectors` every `polling_intervals[source]` unless read-only.
 
@@ -197,6 +196,9 @@ class ScimwatchApp(App[None]):
                 cache is reported, and polling stops.
             prebuild_screens: after the first paint, build the other screens in the
                 background, one at a time, so that switching to one only shows it.
+            first_read: the status and the overview, read in a thread before the app was
+                built (`dashboard.first_read`); shown in the first frame when it is done by
+                then, read again otherwise.
         """
         super().__init__()
         self.cache = cache
@@ -214,6 +216,7 @@ class ScimwatchApp(App[None]):
         self._building = False
         self._heap_frozen = False
         self.prebuild_screens = prebuild_screens
+        self._first_read = first_read
         self._status_read = asyncio.Event()
         self.check_cache = check_cache
         self.damaged = ""
@@ -233,7 +236,14 @@ class ScimwatchApp(App[None]):
 
     def on_mount(self) -> None:
         """Read the status, start polling, and keep both going."""
-        self.refresh_status()
+        first = self.first_read()
+        if first is None:
+            self.refresh_status()
+        else:  # the overview shows the same read: nothing to announce
+            self._last_poll_id = first.last_poll_id
+            self._freshness = first.freshness
+            self._show_states()
+            self._status_read.set()
         self.poll_due_sources()
         self.set_interval(STATUS_SECONDS, self._tick)
 
@@ -243,6 +253,16 @@ class ScimwatchApp(App[None]):
             await self._collector_set.aclose()
         if self.on_exit is not None:
             await self.on_exit()
+
+    def first_read(self, *, wait: bool = False) -> FirstRead | None:
+        """The read started before the app, if it is done (or `wait`) and did not fail."""
+        future = self._first_read
+        if future is None or not (wait or future.done()):
+            return None
+        try:
+            return future.result()
+        except Exception:  # the screens read again, and report what fails
+            return None
 
     @on(OverviewScreen.Read)
     def _overview_read(self) -> None:

@@ -10,12 +10,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import click
 
+from dashboard.timefmt import utc_now
 from store.cache import Cache, CacheError
 
 if TYPE_CHECKING:
@@ -24,11 +25,6 @@ if TYPE_CHECKING:
 
 ALERT_AND_METRICS_EVERY = timedelta(seconds=30)
 """How often the daemon refreshes the metrics file and announces state changes."""
-
-
-def utc_now() -> datetime:
-    """The wall clock, in UTC."""
-    return datetime.now(UTC)
 
 
 def run_collect_command(

@@ -173,24 +173,35 @@ def run_app(
     clock: Callable[[], datetime] | None = None,
     freshness_scale: float = 1.0,
 ) -> None:
-    """Open the cache, build the collectors (unless only reading) and run the app."""
-    from dashboard.app import make_app, utc_now
+    """Open the cache, build the collectors (unless only reading) and run the app.
+
+    The first read of the cache starts in a thread before Textual is imported
+    (`dashboard.first_read`): the overview shows it in its first frame.
+    """
+    from dashboard.first_read import start_first_read
     from dashboard.settings import source_intervals
+    from dashboard.timefmt import utc_now
 
     cache, writer = open_cache(settings.resolved_cache_path())
+    clock = clock or utc_now
     intervals = source_intervals(settings.polling)
+    freshness_intervals = {s: i * freshness_scale for s, i in intervals.items()}
+    first_read = start_first_read(cache, clock(), freshness_intervals)
+    from dashboard.app import make_app
+
     app = make_app(
         cache,
         [],
         intervals,
-        clock=clock or utc_now,
+        clock=clock,
         read_only=bool(writer),
         writer=writer,
-        freshness_intervals={s: i * freshness_scale for s, i in intervals.items()},
+        freshness_intervals=freshness_intervals,
         # Built in a thread once the app shows the cache (a reader never builds them).
         collector_factory=partial(build_collector_set, settings, clock),
         check_cache=not writer,
         export_dir=export_directory(),
+        first_read=first_read,
     )
     try:
         app.run()

@@ -9,6 +9,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 
+def utc_now() -> datetime:
+    """The wall clock, in UTC (the clock the app and the collectors use unless given one)."""
+    return datetime.now(UTC)
+
+
 def span(delta: timedelta) -> str:
     """A duration in the largest unit that reads well: 45 s, 12 min, 3 h 5 min, 4 days."""
     seconds = int(abs(delta.total_seconds()))

@@ -11,6 +11,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
+from dashboard.first_read import FirstRead
 from dashboard.screens.base import ScimwatchScreen
 from dashboard.timefmt import ago, clock, span
 from dashboard.widgets.fast_table import FastTable
@@ -72,18 +73,55 @@ def cycle_text(cycle: CycleSummary | None, now: datetime) -> Text:
     return text
 
 
-def offline_text(freshness: tuple[SourceFreshness, ...], now: datetime) -> Text:
-    """A plain warning when sources fail: the data shown is the cache, this old."""
-    failing = [item for item in freshness if item.failing_since is not None]
-    if not failing:
-        return Text("")
+def offline_text(answer: Overview, now: datetime) -> Text:
+    """Warnings: failing sources (the data shown is the cache, this old) and log gaps."""
+    failing = [item for item in answer.freshness if item.failing_since is not None]
     text = Text(end="")
     for item in failing:
         text.append(f"{item.source} failing since {clock(item.failing_since)}", style="bold red")
         text.append(f" (data from {ago(item.last_success_at, now)}): ")
         text.append(clean(item.last_error, 200) + "\n")
-    text.append("Showing the cached data; polling continues.", style="dim")
+    if failing:
+        text.append("Showing the cached data; polling continues.", style="dim")
+    for gap in answer.coverage_gaps:
+        text.append("\n" if text.plain else "")
+        text.append("Gap in the logs: ", style="bold yellow")
+        text.append(gap)
     return text
+
+
+TILES = (
+    ("tile-pending", "pending retries", "retries"),
+    ("tile-escalated", "escalated", "retries"),
+    ("tile-cycle", "failed last cycle", "cycles"),
+    ("tile-groups", "group problems", "groups"),
+    ("tile-sso", "SSO conflicts", "sso"),
+)
+"""The overview's numbers: widget id, what it counts, the screen it opens."""
+
+
+def tile_values(answer: Overview) -> dict[str, tuple[int | None, str, bool]]:
+    """Each tile's number, note and whether it alarms."""
+    cycle = answer.last_cycle
+    return {
+        "tile-pending": (
+            answer.pending_retries,
+            "Entra retries these",
+            answer.pending_retries > 0,
+        ),
+        "tile-escalated": (
+            answer.escalated_retries,
+            "failed 2+ cycles: act",
+            answer.escalated_retries > 0,
+        ),
+        "tile-cycle": (
+            cycle.failed if cycle else None,
+            f"of {cycle.events} events" if cycle else "no cycle yet",
+            bool(cycle and cycle.failed),
+        ),
+        "tile-groups": (answer.group_problems, "mapping or drift", answer.group_problems > 0),
+        "tile-sso": (answer.sso_conflicts, "cannot sign in", answer.sso_conflicts > 0),
+    }
 
 
 def freshness_cells(item: SourceFreshness, now: datetime) -> tuple[Text, ...]:
@@ -121,9 +159,10 @@ class OverviewScreen(ScimwatchScreen):
     class Read(Message):
         """The overview was read from the cache."""
 
-        def __init__(self, answer: Overview, asked: int) -> None:
+        def __init__(self, answer: Overview | None, asked: int) -> None:
             super().__init__()
             self.answer = answer
+            """None: the screen was composed with the app's first read (already shown)."""
             self.asked = asked
             """Which reload asked for it (`OverviewScreen.reload` counts them)."""
 
@@ -132,23 +171,33 @@ class OverviewScreen(ScimwatchScreen):
         super().__init__()
         self._asked = 0
         self._shown = 0
+        self._first: FirstRead | None = None
 
     def compose_body(self) -> ComposeResult:
-        """Jobs, last cycle, tiles, freshness."""
+        """Jobs, last cycle, tiles, freshness: with what the app read first, if it is done."""
+        self._first = self.scim_app.first_read()
+        answer, now = (self._first.overview if self._first else None), self.now()
         with VerticalScroll(id="overview-top"):
-            yield Static(Text("Reading the cache…"), id="jobs")
-            yield Static("", id="last-cycle")
-            yield Static("", id="offline")
+            yield Static(
+                jobs_text(answer.jobs, now) if answer else Text("Reading the cache…"), id="jobs"
+            )
+            yield Static(cycle_text(answer.last_cycle, now) if answer else "", id="last-cycle")
+            warning = offline_text(answer, now) if answer else Text("")
+            offline = Static(warning, id="offline")
+            offline.display = bool(warning.plain)
+            yield offline
+        values = tile_values(answer) if answer else {}
         with Horizontal(id="tiles"):
-            yield Tile("pending retries", "retries", id="tile-pending")
-            yield Tile("escalated", "retries", id="tile-escalated")
-            yield Tile("failed last cycle", "cycles", id="tile-cycle")
-            yield Tile("group problems", "groups", id="tile-groups")
-            yield Tile("SSO conflicts", "sso", id="tile-sso")
+            for tile_id, label, target in TILES:
+                tile = Tile(label, target, id=tile_id)
+                if tile_id in values:
+                    number, note, alarm = values[tile_id]
+                    tile.show(number, note, alarm=alarm)
+                yield tile
         yield FastTable(id="freshness", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
-        """Columns of the freshness table; focus the first number."""
+        """Columns of the freshness table (and its rows, when read first); focus a number."""
         table = self.query_one("#freshness", DataTable)
         for label, width in (
             ("Source", 18),
@@ -158,21 +207,32 @@ class OverviewScreen(ScimwatchScreen):
             ("Last error", 58),
         ):
             table.add_column(label, key=label, width=width)
+        if self._first is not None:
+            self._show_freshness(self._first.overview.freshness, self.now())
         self.query_one("#tile-pending", Tile).focus()
 
     def reload(self) -> None:
-        """Read the overview in a thread.
+        """Read the overview in a thread (unless the first frame showed the app's first read).
 
         Reads are not exclusive: at start-up the first status read asks again ~50 ms after the
         mount did, and cancelling the first read would throw away the answer the first paint
         is waiting for. Each answer is shown unless a newer one already was.
         """
         self._asked += 1
+        if self._first is not None:
+            self._first = None
+            self._shown = self._asked
+            self.post_message(self.Read(None, self._asked))
+            return
         self._read(self._asked, self.now())
 
     @work(thread=True, exit_on_error=False, group="overview-read")
     def _read(self, asked: int, now: datetime) -> None:
         app = self.scim_app
+        first = app.first_read(wait=True) if asked == 1 else None
+        if first is not None:  # started before the app; not done when the screen was built
+            self.post_message(self.Read(first.overview, asked))
+            return
         freshness = app.cache.freshness(now, app.freshness_intervals)
         with app.cache.reading() as db:
             answer = overview(db, now, freshness)
@@ -180,41 +240,18 @@ class OverviewScreen(ScimwatchScreen):
 
     def on_overview_screen_read(self, message: Read) -> None:
         """Show what was read, unless a newer read was shown already."""
-        if message.asked <= self._shown:
+        if message.answer is None or message.asked <= self._shown:
             return
         self._shown = message.asked
         answer, now = message.answer, self.now()
         self.query_one("#jobs", Static).update(jobs_text(answer.jobs, now))
         self.query_one("#last-cycle", Static).update(cycle_text(answer.last_cycle, now))
-        offline = offline_text(answer.freshness, now)
-        for gap in answer.coverage_gaps:
-            offline.append("\n" if offline.plain else "")
-            offline.append("Gap in the logs: ", style="bold yellow")
-            offline.append(gap)
+        offline = offline_text(answer, now)
         self.query_one("#offline", Static).update(offline)
         self.query_one("#offline").display = bool(offline.plain)
-        self._show_tiles(answer)
+        for tile_id, (number, note, alarm) in tile_values(answer).items():
+            self.query_one(f"#{tile_id}", Tile).show(number, note, alarm=alarm)
         self._show_freshness(answer.freshness, now)
-
-    def _show_tiles(self, answer: Overview) -> None:
-        cycle = answer.last_cycle
-        self.query_one("#tile-pending", Tile).show(
-            answer.pending_retries, "Entra retries these", alarm=answer.pending_retries > 0
-        )
-        self.query_one("#tile-escalated", Tile).show(
-            answer.escalated_retries, "failed 2+ cycles: act", alarm=answer.escalated_retries > 0
-        )
-        self.query_one("#tile-cycle", Tile).show(
-            cycle.failed if cycle else None,
-            f"of {cycle.events} events" if cycle else "no cycle yet",
-            alarm=bool(cycle and cycle.failed),
-        )
-        self.query_one("#tile-groups", Tile).show(
-            answer.group_problems, "mapping or drift", alarm=answer.group_problems > 0
-        )
-        self.query_one("#tile-sso", Tile).show(
-            answer.sso_conflicts, "cannot sign in", alarm=answer.sso_conflicts > 0
-        )
 
     def _show_freshness(self, freshness: tuple[SourceFreshness, ...], now: datetime) -> None:
         table = self.query_one("#freshness", DataTable)

@@ -30,14 +30,19 @@ class Tile(Static, can_focus=True):
         self.target = target
 
     def show(self, number: int | None, note: str = "", *, alarm: bool = False) -> None:
-        """Show a count (None while loading) and a short note under it."""
+        """Show a count (None while loading) and a short note under it.
+
+        Called before the tile is mounted (the overview composed with data), it only sets the
+        classes: the tile is styled with them when it mounts, not restyled now.
+        """
         text = Text(justify="center")
         text.append("…" if number is None else str(number), style="bold")
         text.append(f"\n{self.label}")
         if note:
             text.append(f"\n{note}", style="dim")
-        self.set_class(alarm, "-alarm")
-        self.set_class(number == 0, "-zero")
+        mounted = self.is_mounted
+        self.set_class(alarm, "-alarm", update=mounted)
+        self.set_class(number == 0, "-zero", update=mounted)
         self.update(text)
 
     def action_choose(self) -> None:
