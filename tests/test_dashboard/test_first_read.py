@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 
 import dashboard.screens.overview as overview_screen
-from collectors.base import Batch
 from dashboard.app import ScimwatchApp
 from dashboard.first_read import FirstRead, read_first, start_first_read
 from dashboard.widgets.source_status import SourceStatusBar
 from store.cache import Cache
 from store.health import overview
+from store.models import Batch
 from tests.test_dashboard.builders import INTERVALS, NOW, failing_users
 from tests.test_dashboard.helpers import app_on, screen_text, settle
 from tests.test_dashboard.test_screens_overview import SIZE, tile_number
