@@ -19,6 +19,7 @@ from textual._context import active_app
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
+from textual.events import ScreenResume
 from textual.screen import Screen
 from textual.widgets import DataTable, Input, Static
 
@@ -142,8 +143,17 @@ class ScimwatchScreen(Screen[None]):
         else:
             self.dirty = True  # hidden screens re-read when they come back
 
-    def on_screen_resume(self) -> None:
-        """Catch up with changes made while hidden."""
+    def on_screen_resume(self, event: ScreenResume) -> None:
+        """Catch up with changes made while hidden; skip Textual's restyle when it is moot.
+
+        Textual restyles every widget of a screen each time it is shown (~10 ms for a table
+        screen here), also right after the screen was built and styled. A screen's styles
+        only go stale while hidden when the stylesheet changes (a theme, say), and that moves
+        the app's CSS generation past the screen's; then the restyle happens as before.
+        Classes and pseudo-classes restyle their own widgets when they change.
+        """
+        if self._css_update_count == self.app._css_update_count:
+            event.refresh_styles = False
         if self.dirty:
             self.dirty = False
             self.reload()

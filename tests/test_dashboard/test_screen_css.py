@@ -12,10 +12,13 @@ from pathlib import Path
 import pytest
 from textual.color import Color
 from textual.css.stylesheet import Stylesheet
+from textual.events import ScreenResume
+from textual.screen import Screen
 from textual.widget import Widget
 
 import dashboard.screens.base
 from dashboard.app import ScimwatchApp
+from dashboard.screens.base import ScimwatchScreen
 from dashboard.widgets.key_bar import KeyBar
 from dashboard.widgets.nav_bar import SCREENS, NavBar
 from store.cache import Cache
@@ -160,3 +163,48 @@ async def test_theme_changed_twice_between_visits(writer: Cache, tmp_path: Path)
         assert_styled(app, "sso")
         await visit(app, pilot, "6")
         assert_styled(app, "events")
+
+
+@pytest.fixture
+def screen_restyles(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every whole-screen restyle (`update_node_styles` on a screen), by screen class."""
+    calls: list[str] = []
+    original = Screen.update_node_styles
+
+    def counting(self: Screen[object], animate: bool = True) -> None:
+        calls.append(type(self).__name__)
+        original(self, animate)
+
+    monkeypatch.setattr(Screen, "update_node_styles", counting)
+    return calls
+
+
+async def test_showing_a_screen_again_does_not_restyle_it(
+    writer: Cache, tmp_path: Path, screen_restyles: list[str]
+):
+    """Textual restyles a screen each time it is shown; ours are current, so they are not."""
+    app = app_on(writer, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        for key in "2313":
+            await visit(app, pilot, key)
+        assert screen_restyles == []
+        assert_styled(app, "retries")
+
+
+async def test_textual_restyles_a_shown_screen_unless_told_not_to(
+    writer: Cache, tmp_path: Path, screen_restyles: list[str], monkeypatch: pytest.MonkeyPatch
+):
+    """The spy sees the restyle `refresh_styles=False` avoids (if not, Textual changed)."""
+
+    def keep_textual_default(self: ScimwatchScreen, event: ScreenResume) -> None:
+        pass
+
+    monkeypatch.setattr(ScimwatchScreen, "on_screen_resume", keep_textual_default)
+    app = app_on(writer, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await visit(app, pilot, "2")
+        await visit(app, pilot, "1")
+        assert "CyclesScreen" in screen_restyles
+        assert "OverviewScreen" in screen_restyles
