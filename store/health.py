@@ -12,13 +12,14 @@ import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, get_args
 
 from sqlite_utils import Database
 
 from store import harness_ids, playbook
 from store.cache import parse_time
 from store.models import (
+    AppName,
     CycleSummary,
     EntraUser,
     GroupMapping,
@@ -1115,6 +1116,19 @@ _UNMATCHED_HARNESS_USER = (
     "(Entra no longer manages them)."
 )
 _DEFAULT_ACCESS = "Edit the assignment in Entra and pick the app's User role."
+_DEFAULT_ACCESS_DETAIL = (
+    "assigned to the {app} app with Default Access: Entra never provisions such assignments"
+)
+"""A Default Access conflict's detail; the stored conflicts have no app column, so readers
+tell the app from it (`_conflict_from_row`)."""
+_KIND_APPS: dict[str, AppName] = {
+    "firstgen_unassigned": "firstgen",
+    "unmatched_harness_user": "nextgen",
+}
+"""The Entra app each kind of conflict but Default Access is about."""
+_DEFAULT_ACCESS_APPS: dict[str, AppName] = {
+    _DEFAULT_ACCESS_DETAIL.format(app=app): app for app in get_args(AppName)
+}
 
 
 def _fill_conflicts(conn: sqlite3.Connection) -> None:
@@ -1147,11 +1161,10 @@ def _fill_conflicts(conn: sqlite3.Connection) -> None:
     )
     conn.execute(
         f"{insert} SELECT 'default_access', a.principal_id, coalesce({_ENTRA_EMAIL}, ''),"
-        " a.principal_name, 'assigned to the ' || a.app || ' app with Default Access:"
-        " Entra never provisions such assignments', ?"
+        " a.principal_name, replace(?, ?, a.app), ?"
         " FROM app_role_assignments AS a LEFT JOIN entra_users AS u ON u.id = a.principal_id"
         " WHERE a.app_role_id = ? ORDER BY a.rowid",
-        [_DEFAULT_ACCESS, DEFAULT_ACCESS_ROLE],
+        [_DEFAULT_ACCESS_DETAIL, "{app}", _DEFAULT_ACCESS, DEFAULT_ACCESS_ROLE],
     )
 
 
@@ -1192,7 +1205,13 @@ def _stored_conflicts(db: Database, table: str, principals: list[str] | None) ->
         f"SELECT {', '.join(_CONFLICT_COLUMNS)} FROM {table} {where} ORDER BY position",
         principals or [],
     )
-    return [SsoConflict(**dict(zip(_CONFLICT_COLUMNS, row, strict=True))) for row in cursor]
+    return [_conflict_from_row(row) for row in cursor]
+
+
+def _conflict_from_row(row: Sequence[Any]) -> SsoConflict:
+    values = dict(zip(_CONFLICT_COLUMNS, row, strict=True))
+    app = _KIND_APPS.get(values["kind"]) or _DEFAULT_ACCESS_APPS[values["detail"]]
+    return SsoConflict(**values, app=app)
 
 
 def _directory_problem_counts(db: Database) -> tuple[int, int]:

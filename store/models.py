@@ -579,6 +579,10 @@ class SsoConflict(_Answer):
     display_name: str
     detail: str
     what_to_do: str
+    app: AppName
+    """The Entra app to fix: FirstGen for a user who cannot sign in (not assigned to it),
+    NextGen for a Harness user Entra does not know, the assignment's app for Default Access
+    (a user can hold it on both apps: two conflicts)."""
 
 
 class UserLookup(_Answer):

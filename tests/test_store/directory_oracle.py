@@ -321,6 +321,7 @@ def compute_sso_conflicts(db: Database, directory: Directory | None = None) -> l
                     what_to_do="Assign the user (or a group they are a direct member of) to "
                     "the FirstGen Harness app in Entra, or move Harness SAML sign-in to the "
                     "NextGen app and retire the FirstGen one.",
+                    app="firstgen",
                 )
             )
     known_emails = {directory.email_of(user_id) for user_id in nextgen_scope}
@@ -337,6 +338,7 @@ def compute_sso_conflicts(db: Database, directory: Directory | None = None) -> l
                     "NextGen app in Entra",
                     what_to_do="If they should have access, assign them in Entra; otherwise "
                     "remove them in Harness (Entra no longer manages them).",
+                    app="nextgen",
                 )
             )
     for row in directory.assignments:
@@ -350,6 +352,7 @@ def compute_sso_conflicts(db: Database, directory: Directory | None = None) -> l
                     detail=f"assigned to the {row['app']} app with Default Access: Entra never "
                     "provisions such assignments",
                     what_to_do="Edit the assignment in Entra and pick the app's User role.",
+                    app=row["app"],
                 )
             )
     return conflicts

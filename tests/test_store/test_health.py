@@ -390,6 +390,33 @@ def test_default_access_assignments_are_listed(tenant):
     assert conflict.email == "dave@example.com"
 
 
+def test_default_access_on_both_apps_is_two_conflicts_each_naming_its_app(tenant):
+    """Two assignments to edit, one per app: the app is what tells them apart."""
+    tenant.user("yara", "yara@example.com", harness=False)
+    tenant.assign("yara", role=DEFAULT_ACCESS)
+    tenant.assign("yara", app="firstgen", role=DEFAULT_ACCESS)
+    conflicts = read(tenant, health.sso_conflicts)
+    assert [(c.kind, c.principal_id, c.app) for c in conflicts] == [
+        ("default_access", "yara", "nextgen"),
+        ("default_access", "yara", "firstgen"),
+    ]
+
+
+def test_every_conflict_names_the_entra_app_to_fix(tenant):
+    seed_user1_user2(tenant)
+    tenant.save("harness.scim", HarnessUser(id="h-y", email="stranger@example.com", in_scim=True))
+    tenant.user("dave", "dave@example.com", harness=False)
+    tenant.assign("dave", app="firstgen", role=DEFAULT_ACCESS)
+    conflicts = read(tenant, health.sso_conflicts)
+    assert [(c.kind, c.app) for c in conflicts] == [
+        ("firstgen_unassigned", "firstgen"),
+        ("unmatched_harness_user", "nextgen"),
+        ("default_access", "firstgen"),
+    ]
+    lookup = read(tenant, health.lookup_user, "dave@example.com", NOW)
+    assert [(c.kind, c.app) for c in lookup.sso_conflicts] == [("default_access", "firstgen")]
+
+
 def test_user_lookup_shows_both_sides_and_the_verdict(tenant):
     seed_user1_user2(tenant)
     lookup = read(tenant, health.lookup_user, "USER_2@example.com", NOW)
