@@ -16,6 +16,7 @@ KIND_LABELS = {
     "unmatched_harness_user": Text("unknown to Entra", style="yellow"),
     "default_access": Text("Default Access", style="yellow"),
 }
+APP_LABELS = {"nextgen": "NextGen", "firstgen": "FirstGen"}
 
 
 class SsoScreen(TableScreen):
@@ -24,16 +25,17 @@ class SsoScreen(TableScreen):
     MODE = "sso"
     SUBJECT = "SSO conflicts"
     EXPORT_NAME = "sso"
-    FILTER_PLACEHOLDER = "filter: email, name or id"
+    FILTER_PLACEHOLDER = "filter: email, name, id or app"
     HELP = (
         "When a FirstGen Harness app exists in Entra, Harness signs users in through it. Users "
         "provisioned through the NextGen app but not assigned to the FirstGen one cannot sign "
         "in. Also listed: SCIM users in Harness whose email matches no assigned Entra user, "
         "and assignments with the Default Access role, which Entra never provisions. "
-        "Enter looks the user up on both sides."
+        "App: the Entra app to fix. Enter looks the user up on both sides."
     )
     COLUMNS = (
         Column("kind", "Problem", 16),
+        Column("app", "App", 8),
         Column("email", "Email", 34),
         Column("name", "Name", 26),
         Column("id", "Object id", 38),
@@ -43,11 +45,12 @@ class SsoScreen(TableScreen):
         """A page of the conflicts, filtered."""
         rows = [
             TableRow(
-                # The detail names the app: one user can hold Default Access on both apps.
-                key=f"{conflict.kind}:{conflict.principal_id or conflict.email}:{conflict.detail}",
+                # One user can hold Default Access on both apps: two conflicts.
+                key=f"{conflict.kind}:{conflict.app}:{conflict.principal_id or conflict.email}",
                 ident=conflict.principal_id or conflict.email,
                 cells=(
                     KIND_LABELS[conflict.kind],
+                    APP_LABELS[conflict.app],
                     conflict.email,
                     conflict.display_name,
                     conflict.principal_id,
@@ -56,7 +59,11 @@ class SsoScreen(TableScreen):
             )
             for conflict in sso_conflicts(db)
             if matches(
-                self.filter_text, conflict.email, conflict.display_name, conflict.principal_id
+                self.filter_text,
+                conflict.email,
+                conflict.display_name,
+                conflict.principal_id,
+                APP_LABELS[conflict.app],
             )
         ]
         return list_page(rows, position, limit)

@@ -13,7 +13,8 @@ from dashboard.screens.user_lookup import UserLookupScreen
 from dashboard.widgets.paged_table import PagedTable
 from store.cache import Cache
 from store.health import group_mappings, pending_retries, recent_cycles, sso_conflicts
-from tests.test_dashboard.builders import NOW
+from store.models import AppRoleAssignment
+from tests.test_dashboard.builders import DEFAULT_ACCESS, NOW, add_records
 from tests.test_dashboard.helpers import app_on, settle
 
 SIZE = (120, 36)
@@ -234,3 +235,39 @@ async def test_sso_conflicts_lead_to_user_lookup(writer: Cache, tmp_path: Path):
         assert isinstance(app.screen, UserLookupScreen)
         verdict = str(app.screen.query_one("#verdict", Static).render())
         assert verdict.startswith("Verdict: ")
+
+
+async def test_sso_conflicts_of_one_user_on_both_apps_differ_on_screen(
+    seeded: Path, tmp_path: Path
+):
+    """Default Access on both apps is two rows, told apart by the app at 140 columns."""
+    firstgen_default = AppRoleAssignment(
+        id="a7",
+        app="firstgen",
+        resource_id="sp-firstgen",
+        principal_id="u-erin",
+        principal_type="User",
+        principal_name="Erin Nested",
+        app_role_id=DEFAULT_ACCESS,
+    )
+    add_records(seeded, {"graph.assignments": [firstgen_default]})
+    with Cache.open_writer(seeded) as cache:
+        app = app_on(cache, tmp_path)
+        async with app.run_test(size=(140, 40)) as pilot:
+            await open_screen(app, pilot, "5")
+            rows = [
+                tuple(str(cell) for cell in table(app).get_row(row.key))
+                for row in table(app).ordered_rows
+            ]
+            assert len(set(rows)) == len(rows)
+            assert [row[:2] for row in rows if row[4] == "u-erin"] == [
+                ("Default Access", "NextGen"),
+                ("Default Access", "FirstGen"),
+            ]
+            assert table(app).max_scroll_x == 0  # every column in view
+            await pilot.press("slash", *"firstgen")
+            await settle(app, pilot)
+            shown = keys(app)
+            assert "default_access:firstgen:u-erin" in shown
+            assert "default_access:nextgen:u-erin" not in shown
+            assert {str(table(app).get_row(key)[1]) for key in shown} == {"FirstGen"}

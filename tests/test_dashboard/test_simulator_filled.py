@@ -106,7 +106,7 @@ def retry_key(retry: Any) -> str:
 
 
 def sso_key(conflict: Any) -> str:
-    return f"{conflict.kind}:{conflict.principal_id or conflict.email}:{conflict.detail}"
+    return f"{conflict.kind}:{conflict.app}:{conflict.principal_id or conflict.email}"
 
 
 def test_the_scenario_filled_every_screen(filled: tuple[Cache, datetime]) -> None:
@@ -243,7 +243,8 @@ async def test_sso_match_and_lead_to_user_lookup(
     async with app.run_test(size=SIZE) as pilot:
         await press(app, pilot, "5")
         assert keys(app) == [sso_key(c) for c in shown]
-        assert column(app, 1) == [c.email for c in shown]
+        assert [cell.lower() for cell in column(app, 1)] == [c.app for c in shown]
+        assert column(app, 2) == [c.email for c in shown]
         await press(app, pilot, "enter")
         assert isinstance(app.screen, UserLookupScreen)
         first = conflicts[0]
@@ -261,6 +262,9 @@ async def test_sso_shows_every_conflict(filled: tuple[Cache, datetime], tmp_path
     async with app.run_test(size=SIZE) as pilot:
         await press(app, pilot, "5")
         assert table(app).row_count == len(conflicts)
+        grid = table(app)
+        shown = [tuple(str(cell) for cell in grid.get_row(row.key)) for row in grid.ordered_rows]
+        assert len(set(shown)) == len(shown)  # no two conflicts look alike
 
 
 async def test_events_match_filter_and_detail(
