@@ -71,19 +71,26 @@ async def headless_child(
     lookup, which reads nothing until a user is typed, its `ScreenResume`). Pilot's `press` is
     not used to time: it waits for the process to look idle in 20 ms sleeps (~60 ms a key).
     """
-    from dashboard.app import make_app
-    from dashboard.screens.overview import OverviewScreen
+    from dashboard.first_read import start_first_read
     from dashboard.settings import PollingSettings, source_intervals
+    from dashboard.timefmt import utc_now
     from store.cache import Cache
 
+    # As `dashboard.launch.run_app` does: the first read starts before Textual is imported.
     cache = Cache.open_reader(Path(cache_path))
+    intervals = source_intervals(PollingSettings())
+    first_read = start_first_read(cache, utc_now(), intervals)
+    from dashboard.app import make_app
+    from dashboard.screens.overview import OverviewScreen
+
     app = make_app(
         cache,
         [],
-        source_intervals(PollingSettings()),
+        intervals,
         read_only=True,
         writer="bench",
         prebuild_screens=prebuild,
+        first_read=first_read,
     )
     from textual import events
     from textual.events import ScreenResume
