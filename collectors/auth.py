@@ -232,6 +232,24 @@ class GraphAuth(httpx.Auth):
         await self._reset_credential()
 
 
+def make_graph_auth(
+    graph: GraphConnection,
+    credential_factory: Callable[[], AsyncTokenCredential] | None = None,
+) -> GraphAuth:
+    """The `GraphAuth` of `graph`: its cloud's scope and origin, a credential of its kind.
+
+    Args:
+        graph: the Entra tenant.
+        credential_factory: a credential instead of azure-identity's (tests only).
+    """
+    return GraphAuth(
+        credential_factory or (lambda: make_graph_credential(graph)),
+        scope=graph.scope,
+        allowed_origin=origin_of(graph.graph_url),
+        credential_name=CREDENTIAL_NAMES[graph.auth_kind],
+    )
+
+
 def _first_line(error: Exception) -> str:
     """The reason in an azure-identity error, without the trace ids and repeats that follow.
 

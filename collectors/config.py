@@ -238,7 +238,7 @@ def build_collectors(
     """
     from collectors import graph as graph_collectors
     from collectors import harness as harness_collectors
-    from collectors.auth import CREDENTIAL_NAMES, GraphAuth, HarnessAuth, make_graph_credential
+    from collectors.auth import HarnessAuth, make_graph_auth
     from collectors.http import ApiClient, HttpPolicy, RateLimiter, utc_now
 
     polling = polling or PollingConfig()
@@ -248,12 +248,7 @@ def build_collectors(
     policy = policy or HttpPolicy(deadline=polling.request_deadline)
     if graph is not None:
         graph.register_secrets()
-        auth = GraphAuth(
-            lambda: make_graph_credential(graph),
-            scope=graph.scope,
-            allowed_origin=origin_of(graph.graph_url),
-            credential_name=CREDENTIAL_NAMES[graph.auth_kind],
-        )
+        auth = make_graph_auth(graph)
         built.closers.append(auth.aclose)
         client = _client(graph.ca_bundle, auth, transport)
         built.clients.append(client)

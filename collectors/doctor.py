@@ -19,13 +19,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import pkcs12
 from pydantic import SecretStr
 
-from collectors.auth import (
-    CREDENTIAL_NAMES,
-    AsyncTokenCredential,
-    GraphAuth,
-    HarnessAuth,
-    make_graph_credential,
-)
+from collectors.auth import AsyncTokenCredential, GraphAuth, HarnessAuth, make_graph_auth
 from collectors.base import AuthFailed, CollectorError, Forbidden, UnexpectedPayload
 from collectors.config import AuthKind, GraphConnection, HarnessConnection, origin_of, ssl_context
 from collectors.http import ApiClient, HttpPolicy
@@ -158,12 +152,7 @@ async def _diagnose_graph(
     findings = _credential_findings(graph)
     if any(finding.status == "fail" for finding in findings):
         return findings
-    auth = GraphAuth(
-        credential_factory or (lambda: make_graph_credential(graph)),
-        scope=graph.scope,
-        allowed_origin=origin_of(graph.graph_url),
-        credential_name=CREDENTIAL_NAMES[graph.auth_kind],
-    )
+    auth = make_graph_auth(graph, credential_factory)
     try:
         token_finding = await _token_finding(auth, graph.auth_kind)
         findings.append(token_finding)
