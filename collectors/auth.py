@@ -58,17 +58,25 @@ def make_graph_credential(graph: GraphConnection) -> AsyncTokenCredential:
     `connection_verify` (reference/graph-api.md section 10, checked on this machine).
 
     Raises:
-        AuthFailed: the configuration cannot make a credential (no secret, an unreadable
-            certificate or a wrong password); the message says which and never holds a secret.
+        AuthFailed: the configuration cannot make a credential (no secret, a malformed tenant
+            id, an unreadable certificate or a wrong password); the message says which and
+            never holds a secret.
     """
+    try:
+        return _credential(graph)
+    except (ValueError, TypeError) as error:
+        # azure-identity's constructors (and cryptography's, under CertificateCredential)
+        # refuse settings they cannot use with these, before any request is made.
+        raise AuthFailed(_refusal(graph, error)) from error
+
+
+def _credential(graph: GraphConnection) -> AsyncTokenCredential:
     from azure.identity.aio import (
         AzureCliCredential,
         ClientSecretCredential,
         ManagedIdentityCredential,
     )
 
-    if graph.auth_kind != "managed_identity":
-        _check_tenant_id(graph.tenant_id, required=graph.auth_kind != "azure_cli")
     options: dict[str, Any] = {}
     if graph.ca_bundle is not None:
         options["connection_verify"] = str(graph.ca_bundle)
@@ -86,23 +94,9 @@ def make_graph_credential(graph: GraphConnection) -> AsyncTokenCredential:
     if graph.auth_kind == "certificate":
         return _certificate_credential(graph, identity_options)
     if graph.auth_kind == "managed_identity":
-        try:
-            # client_id selects a user-assigned identity; without one the host's own answers.
-            return ManagedIdentityCredential(client_id=graph.client_id or None, **options)
-        except ValueError as error:  # e.g. Azure Arc refuses user-assigned identities
-            raise AuthFailed(f"graph: managed identity: {sanitize_text(str(error))}") from error
+        # client_id selects a user-assigned identity; without one the host's own answers.
+        return ManagedIdentityCredential(client_id=graph.client_id or None, **options)
     return AzureCliCredential(tenant_id=graph.tenant_id)
-
-
-_TENANT_ID_CHARACTERS = frozenset(string.ascii_letters + string.digits + "-.")
-
-
-def _check_tenant_id(tenant_id: str, *, required: bool) -> None:
-    """Refuse what azure-identity would refuse with a ValueError, in words that say what to fix."""
-    if (required and not tenant_id) or not set(tenant_id) <= _TENANT_ID_CHARACTERS:
-        raise AuthFailed(
-            "graph: tenant_id must be the Directory (tenant) ID GUID or a verified domain"
-        )
 
 
 def _certificate_credential(
@@ -126,14 +120,29 @@ def _certificate_credential(
         raise AuthFailed(
             f"graph: cannot read the certificate {path}: {error.strerror or 'unreadable'}"
         ) from error
-    except (ValueError, TypeError) as error:
+
+
+_TENANT_ID_CHARACTERS = frozenset(string.ascii_letters + string.digits + "-.")
+"""What azure-identity accepts in a tenant id (its `validate_tenant_id`)."""
+
+
+def _refusal(graph: GraphConnection, error: ValueError | TypeError) -> str:
+    """What a credential's constructor refused, in words that say what to fix."""
+    tenant_id = graph.tenant_id
+    if graph.auth_kind != "managed_identity" and (
+        (not tenant_id and graph.auth_kind != "azure_cli")  # the CLI's own tenant otherwise
+        or not set(tenant_id) <= _TENANT_ID_CHARACTERS
+    ):
+        return "graph: tenant_id must be the Directory (tenant) ID GUID or a verified domain"
+    if graph.auth_kind == "certificate":
         # cryptography's own words ("Bad decrypt. Incorrect password?", "Password was not
         # given but private key is encrypted") name the problem without the key or password.
-        raise AuthFailed(
-            f"graph: cannot load the certificate {path} (a PEM or PKCS#12 file with the "
-            f"certificate and its RSA private key; check certificate_password): "
+        return (
+            f"graph: cannot load the certificate {graph.certificate_path} (a PEM or PKCS#12 "
+            f"file with the certificate and its RSA private key; check certificate_password): "
             f"{sanitize_text(str(error), limit=160)}"
-        ) from error
+        )
+    return f"graph: {graph.auth_kind.replace('_', ' ')}: {sanitize_text(str(error))}"
 
 
 def _refuse_foreign(request: httpx.Request, allowed_origin: str) -> None:

@@ -6,10 +6,11 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from collectors.auth import GraphAuth, HarnessAuth
-from collectors.base import ForeignHost
-from collectors.config import origin_of
+from collectors.auth import GraphAuth, HarnessAuth, make_graph_credential
+from collectors.base import AuthFailed, ForeignHost
+from collectors.config import GraphConnection, origin_of
 
+from .credentials import clear_managed_identity_env
 from .helpers import GRAPH, HARNESS, FakeClock, FakeCredential, MockApi, graph_api, json_response
 
 
@@ -100,3 +101,47 @@ async def test_harness_auth_uses_bearer_for_scim_and_x_api_key_for_rest():
     assert "x-api-key" not in scim.headers
     assert rest.headers["x-api-key"] == "pat.acct.id.secret"
     assert "authorization" not in rest.headers
+
+
+@pytest.mark.parametrize(
+    ("settings", "environment", "message"),
+    [
+        (
+            {"client_id": ""},
+            {},
+            "graph: client secret: client_id should be the id of a Microsoft Entra application",
+        ),
+        (
+            {"auth_kind": "managed_identity", "client_id": ""},
+            # An AKS pod's workload identity, but no client id to ask for.
+            {
+                "AZURE_AUTHORITY_HOST": "https://login.microsoftonline.com",
+                "AZURE_TENANT_ID": "contoso.onmicrosoft.com",
+                "AZURE_FEDERATED_TOKEN_FILE": "/var/run/secrets/token",
+            },
+            "graph: managed identity: Workload identity was selected but no client ID was "
+            "provided.",
+        ),
+    ],
+    ids=["client secret without a client id", "workload identity without a client id"],
+)
+def test_settings_a_credential_refuses_fail_as_auth_failed(
+    monkeypatch, settings, environment, message
+):
+    """azure-identity's ValueError from a credential's constructor becomes AuthFailed."""
+    clear_managed_identity_env(monkeypatch)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    graph = GraphConnection.model_validate(
+        {
+            "tenant_id": "contoso.onmicrosoft.com",
+            "client_id": "00000000-0000-4000-8000-000000000001",
+            "client_secret": "a-secret",
+            "nextgen_sp_id": "sp",
+        }
+        | settings
+    )
+    with pytest.raises(AuthFailed) as caught:
+        make_graph_credential(graph)
+    assert str(caught.value).startswith(message)
+    assert isinstance(caught.value.__cause__, ValueError)
