@@ -12,7 +12,7 @@ import functools
 import gc
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
@@ -68,23 +68,15 @@ async def _collect_and_save(
     started_at = clock()
     # A staging collector hands its records over page by page, into temp tables of the
     # connection that saves them with the batch (a listing cut short prunes nothing).
-    staged = (
-        await _open_staging(cache, collector.source)
+    staging: contextlib.AbstractAsyncContextManager[StagedPoll | None] = (
+        _staging(cache, collector.source)
         if isinstance(collector, StagingCollector)
-        else None
+        else contextlib.nullcontext()
     )
-    try:
+    async with staging as staged:
         try:
             watermark = await asyncio.to_thread(cache.watermark, collector.source)
-            if staged is None:
-                batch = await collector.collect(watermark)
-            else:
-                stage_into = staged  # narrowed, for the closure
-
-                async def stage(records: Sequence[Record]) -> None:
-                    await asyncio.to_thread(stage_into.add, records)
-
-                batch = await cast(StagingCollector, collector).collect_into(watermark, stage)
+            batch = await _collect(collector, watermark, staged)
         except CollectorError as error:
             await _record_failure(cache, collector, started_at, clock(), error, error.kind)
             raise
@@ -92,11 +84,18 @@ async def _collect_and_save(
         # The save runs in a worker thread that finishes its transaction even if we are
         # cancelled meanwhile: SQLite commits it whole or rolls it back whole.
         poll_run = await asyncio.to_thread(cache.save_batch, batch, started_at, clock())
-        return PollResult(poll_run=poll_run, complete=batch.complete)
-    finally:
-        # Shielded: a cancelled poll still drops its staged rows (after any save in flight).
-        if staged is not None:
-            await asyncio.shield(asyncio.to_thread(staged.close))
+    return PollResult(poll_run=poll_run, complete=batch.complete)
+
+
+async def _collect(collector: Collector, watermark: str | None, staged: StagedPoll | None) -> Batch:
+    """The collector's batch; with a staged poll, its records go there page by page."""
+    if staged is None:
+        return await collector.collect(watermark)
+
+    async def stage(records: Sequence[Record]) -> None:
+        await asyncio.to_thread(staged.add, records)
+
+    return await cast(StagingCollector, collector).collect_into(watermark, stage)
 
 
 def _check_source(collector: Collector, batch: Batch) -> None:
@@ -104,20 +103,28 @@ def _check_source(collector: Collector, batch: Batch) -> None:
         raise RuntimeError(f"{collector.source} returned a batch for {batch.source}")
 
 
-async def _open_staging(cache: Cache, source: SourceName) -> StagedPoll:
-    """The source's staged poll, opened in a thread; closed again if the poll is cancelled.
+@contextlib.asynccontextmanager
+async def _staging(cache: Cache, source: SourceName) -> AsyncIterator[StagedPoll]:
+    """The source's staged poll, opened in a thread and closed however the poll ends.
 
-    The thread registers it with the cache even when the poll is cancelled meanwhile, and a
-    staged poll left open would fail every later poll of the source.
+    The thread registers it with the cache even when the poll is cancelled while it opens,
+    and a staged poll left open would fail every later poll of the source: so the close
+    waits for the opening to finish.
     """
     opening = asyncio.ensure_future(asyncio.to_thread(cache.staging, source))
     try:
-        return await asyncio.shield(opening)
-    except asyncio.CancelledError:
-        with contextlib.suppress(Exception):  # opening failed: nothing to close
-            staged = await opening
-            await asyncio.to_thread(staged.close)
-        raise
+        yield await asyncio.shield(opening)
+    finally:
+        # Shielded: a cancelled poll still drops its staged rows (after any save in flight).
+        await asyncio.shield(_close_when_open(opening))
+
+
+async def _close_when_open(opening: asyncio.Future[StagedPoll]) -> None:
+    try:
+        staged = await opening
+    except Exception:  # opening failed: nothing to close
+        return
+    await asyncio.to_thread(staged.close)
 
 
 def release_memory(*, collect_cycles: bool = False) -> None:
