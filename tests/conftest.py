@@ -1,4 +1,4 @@
-"""Autouse isolation: no test reads the real config, cache, keyring or environment."""
+"""Autouse isolation (no test reads the real config, cache, keyring or env); shared fixtures."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from store.cache import Cache
 
 
 @pytest.fixture(autouse=True)
@@ -28,3 +30,10 @@ def isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[P
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> Iterator[Cache]:
+    """A writer on a fresh cache in the test's temp folder (the store tests have their own)."""
+    with Cache.open_writer(tmp_path / "cache.db") as opened:
+        yield opened

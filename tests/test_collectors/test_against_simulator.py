@@ -6,7 +6,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
@@ -93,12 +92,6 @@ async def collectors(tenant) -> AsyncIterator[dict[str, object]]:
         yield {collector.source: collector for collector in built.collectors}
     finally:
         await built.aclose()
-
-
-@pytest.fixture
-def cache(tmp_path: Path):
-    with Cache.open_writer(tmp_path / "cache.db") as opened:
-        yield opened
 
 
 def simulator_event_ids(tenant: SimulatedTenant) -> list[str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -59,12 +58,6 @@ def _clean(tenant: SimulatedTenant, monkeypatch: pytest.MonkeyPatch) -> Iterator
     tenant.faults.rate_limits_enabled = False
     yield
     tenant.faults.reset()
-
-
-@pytest.fixture
-def cache(tmp_path: Path) -> Iterator[Cache]:
-    with Cache.open_writer(tmp_path / "cache.db") as opened:
-        yield opened
 
 
 async def poll_jobs(graph: GraphConnection, tenant: SimulatedTenant, cache: Cache) -> PollRun:

@@ -15,7 +15,6 @@ import pytest
 from collectors.base import SourceUnavailable, Throttled
 from collectors.config import PollingConfig
 from collectors.headless import _SourceLoop, make_logger, run_collect
-from store.cache import Cache
 from store.models import Batch, EntraGroup, SourceName, SyncJob
 
 HOUR = timedelta(hours=1)
@@ -51,12 +50,6 @@ class BrokenJobs:
     async def collect(self, watermark):
         self.calls += 1
         raise SourceUnavailable("graph: HTTP 503 (token pat.acct.tokenid.SECRETVALUE leaked?)")
-
-
-@pytest.fixture
-def cache(tmp_path):
-    with Cache.open_writer(tmp_path / "cache.db") as opened:
-        yield opened
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import pytest
 
 from collectors.base import AuthFailed, CollectorError
 from collectors.runner import poll_once, poll_source
-from store.cache import Cache
 from store.models import Batch, EntraGroup, Snapshot, SourceName
 
 T0 = datetime(2024, 5, 4, 12, 0, tzinfo=UTC)
@@ -27,12 +26,6 @@ class FakeCollector:
         if self.error is not None:
             raise self.error
         return self.batch
-
-
-@pytest.fixture
-def cache(tmp_path):
-    with Cache.open_writer(tmp_path / "cache.db") as opened:
-        yield opened
 
 
 def batch(*names: str, watermark: str | None = "w1", complete: bool = True) -> Batch:

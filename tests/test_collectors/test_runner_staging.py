@@ -51,12 +51,6 @@ class PagedCollector:
         )
 
 
-@pytest.fixture
-def cache(tmp_path):
-    with Cache.open_writer(tmp_path / "cache.db") as opened:
-        yield opened
-
-
 def group_ids(cache: Cache) -> list[str]:
     with cache.reading() as db:
         return [row["id"] for row in db.query("SELECT id FROM entra_groups ORDER BY id")]

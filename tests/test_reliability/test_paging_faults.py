@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -41,12 +40,6 @@ def _clean(tenant: SimulatedTenant) -> Iterator[None]:
     tenant.faults.rate_limits_enabled = False
     yield
     tenant.faults.reset()
-
-
-@pytest.fixture
-def cache(tmp_path: Path) -> Iterator[Cache]:
-    with Cache.open_writer(tmp_path / "cache.db") as opened:
-        yield opened
 
 
 def collectors_for(tenant: SimulatedTenant, policy: HttpPolicy) -> Any:

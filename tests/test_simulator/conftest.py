@@ -35,16 +35,26 @@ def client(tenant: SimulatedTenant) -> Iterator[httpx.Client]:
         yield http
 
 
-def graph_token(tenant: SimulatedTenant, client: httpx.Client) -> str:
-    response = client.post(
+def request_token(
+    tenant: SimulatedTenant, client: httpx.Client, **credential: str
+) -> httpx.Response:
+    """A client-credentials token request for the tenant's app, proving it with `credential`.
+
+    `credential` is the form's secret or assertion fields (none, to send no credential).
+    """
+    return client.post(
         f"{tenant.graph_url}/{tenant.tenant_id}/oauth2/v2.0/token",
         data={
             "client_id": tenant.client_id,
-            "client_secret": tenant.client_secret,
+            **credential,
             "grant_type": "client_credentials",
             "scope": "https://graph.microsoft.com/.default",
         },
     )
+
+
+def graph_token(tenant: SimulatedTenant, client: httpx.Client) -> str:
+    response = request_token(tenant, client, client_secret=tenant.client_secret)
     response.raise_for_status()
     return str(response.json()["access_token"])
 

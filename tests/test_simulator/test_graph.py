@@ -39,7 +39,7 @@ from msgraph.generated.models.user_collection_response import UserCollectionResp
 from collectors.simulator import ManualClock, SimulatedTenant
 from tests.test_collectors.credentials import Certificate, make_certificate
 
-from .conftest import graph_token, tls
+from .conftest import graph_token, request_token, tls
 
 LOGS = "/v1.0/auditLogs/provisioning"
 
@@ -85,15 +85,7 @@ def test_azure_identity_gets_a_token_from_the_simulator(tenant: SimulatedTenant)
 def test_bad_secret_gets_the_real_token_error(
     tenant: SimulatedTenant, client: httpx.Client
 ) -> None:
-    response = client.post(
-        f"{tenant.graph_url}/{tenant.tenant_id}/oauth2/v2.0/token",
-        data={
-            "client_id": tenant.client_id,
-            "client_secret": "wrong",
-            "grant_type": "client_credentials",
-            "scope": "https://graph.microsoft.com/.default",
-        },
-    )
+    response = request_token(tenant, client, client_secret="wrong")
     body = response.json()
     assert response.status_code == 401
     assert body["error"] == "invalid_client"
@@ -157,15 +149,11 @@ def stranger() -> Certificate:
 
 
 def post_assertion(tenant: SimulatedTenant, client: httpx.Client, assertion: str) -> httpx.Response:
-    return client.post(
-        f"{tenant.graph_url}/{tenant.tenant_id}/oauth2/v2.0/token",
-        data={
-            "client_id": tenant.client_id,
-            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-            "client_assertion": assertion,
-            "grant_type": "client_credentials",
-            "scope": "https://graph.microsoft.com/.default",
-        },
+    return request_token(
+        tenant,
+        client,
+        client_assertion_type="urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        client_assertion=assertion,
     )
 
 
@@ -232,14 +220,7 @@ def test_a_bad_certificate_assertion_is_refused_like_entra(
 def test_no_client_credential_at_all_is_refused(
     tenant: SimulatedTenant, client: httpx.Client
 ) -> None:
-    response = client.post(
-        f"{tenant.graph_url}/{tenant.tenant_id}/oauth2/v2.0/token",
-        data={
-            "client_id": tenant.client_id,
-            "grant_type": "client_credentials",
-            "scope": "https://graph.microsoft.com/.default",
-        },
-    )
+    response = request_token(tenant, client)  # neither a secret nor an assertion
     assert response.status_code == 401
     assert response.json()["error_codes"] == [7000218]
 
