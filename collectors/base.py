@@ -154,8 +154,14 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
         if literal:
             text = text.replace(literal, "***")
     for pattern in _SECRET_PATTERNS:
-        text = pattern.sub(lambda match: (match.group(1) or "") + "***", text)
+        text = pattern.sub(_mask, text)
     return text
+
+
+def _mask(match: re.Match[str]) -> str:
+    """The matched secret as `***`, after its label (``Bearer ``, ``pat.``) when it has one."""
+    label = match.group(1) if match.re.groups else None  # a bare JWT has no label
+    return (label or "") + "***"
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
