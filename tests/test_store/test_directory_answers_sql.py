@@ -9,7 +9,10 @@ groups provisioned by several jobs, renamed and colliding groups.
 
 from __future__ import annotations
 
+import contextlib
 import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import get_args
@@ -24,6 +27,7 @@ from store.models import (
     EntraGroup,
     EntraMembership,
     EntraUser,
+    GroupMapping,
     HarnessGroup,
     HarnessGroupMember,
     HarnessUser,
@@ -31,6 +35,7 @@ from store.models import (
     Record,
     RoleAssignment,
     SourceName,
+    SsoConflict,
     SyncJob,
 )
 from tests.builders import DEFAULT_ACCESS, NOW, USER_ROLE
@@ -269,31 +274,59 @@ def members_fresh(cache: Cache) -> bool:
         return bool(db.execute("SELECT members_fresh FROM directory_answers_state").fetchone()[0])
 
 
-@pytest.mark.parametrize("seed", range(40))
-def test_sql_answers_equal_the_python_oracle(tmp_path: Path, seed: int):
-    rng = random.Random(seed)
-    records = random_directory(seed)
-    with Cache.open_writer(tmp_path / "cache.db") as cache:
-        save_in_random_batches(cache, rng, records)
-        assert stored(cache) == oracle(cache)
-        # A provisioning poll: member lists kept where the Harness group matched is the same.
-        for source, batch in provisioning_only(seed + 500).items():
-            cache.save_batch(Batch(source=source, records=batch), NOW, NOW)
-            assert members_fresh(cache)
-            assert stored(cache) == oracle(cache)
-        # Changes after the first fill: renames, lost members, a group moved between apps.
-        changed = random_directory(seed + 1000)
-        save_in_random_batches(cache, rng, changed)
-        assert stored(cache) == oracle(cache)
+SEEDS = range(40)
 
 
-def test_the_random_directories_reach_every_answer(tmp_path: Path):
+@dataclass(frozen=True)
+class FirstFill:
+    """A seed's random directory saved to a cache whose writer stays open for later polls."""
+
+    cache: Cache
+    rng: random.Random
+    """The generator the save drew from; the later polls of the seed carry on drawing from it."""
+    answers: tuple[list[GroupMapping], list[SsoConflict]]
+    """The stored answers right after the save, before any later poll changed them."""
+
+
+@pytest.fixture(scope="module")
+def first_fill(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[int], FirstFill]]:
+    """Each seed's first fill, made once on first use and shared by the tests below."""
+    folder = tmp_path_factory.mktemp("directories")
+    fills: dict[int, FirstFill] = {}
+    with contextlib.ExitStack() as writers:
+
+        def fill(seed: int) -> FirstFill:
+            if seed not in fills:
+                cache = writers.enter_context(Cache.open_writer(folder / f"{seed}.db"))
+                rng = random.Random(seed)
+                save_in_random_batches(cache, rng, random_directory(seed))
+                fills[seed] = FirstFill(cache, rng, stored(cache))
+            return fills[seed]
+
+        yield fill
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_sql_answers_equal_the_python_oracle(first_fill: Callable[[int], FirstFill], seed: int):
+    fill = first_fill(seed)
+    cache, rng = fill.cache, fill.rng
+    assert stored(cache) == oracle(cache)
+    # A provisioning poll: member lists kept where the Harness group matched is the same.
+    for source, batch in provisioning_only(seed + 500).items():
+        cache.save_batch(Batch(source=source, records=batch), NOW, NOW)
+        assert members_fresh(cache)
+        assert stored(cache) == oracle(cache)
+    # Changes after the first fill: renames, lost members, a group moved between apps.
+    changed = random_directory(seed + 1000)
+    save_in_random_batches(cache, rng, changed)
+    assert stored(cache) == oracle(cache)
+
+
+def test_the_random_directories_reach_every_answer(first_fill: Callable[[int], FirstFill]):
     states: set[str] = set()
     kinds: set[str] = set()
-    for seed in range(40):
-        with Cache.open_writer(tmp_path / f"{seed}.db") as cache:
-            save_in_random_batches(cache, random.Random(seed), random_directory(seed))
-            mappings, conflicts = stored(cache)
+    for seed in SEEDS:
+        mappings, conflicts = first_fill(seed).answers
         states |= {problem for mapping in mappings for problem in mapping.problems}
         kinds |= {conflict.kind for conflict in conflicts}
     assert states == set(health._STATE_ORDER)
