@@ -51,8 +51,12 @@ CREDENTIAL_NAMES: dict[AuthKind, str] = {
 """Where the token comes from for each auth kind, as error messages name it."""
 
 
-def make_graph_credential(graph: GraphConnection) -> AsyncTokenCredential:
+def make_graph_credential(graph: GraphConnection, *, patient: bool = True) -> AsyncTokenCredential:
     """An azure-identity async credential for the configured kind.
+
+    Not `patient` (doctor): a managed identity asks its endpoint once. azure-identity retries
+    the Azure VM endpoint (IMDS) five times with back-off, ~25 s on a host that is not an
+    Azure VM before it says so; a collector wants those retries, a diagnosis an answer.
 
     Custom clouds and the simulator need `disable_instance_discovery` and the CA bundle as
     `connection_verify` (reference/graph-api.md section 10, checked on this machine).
@@ -63,14 +67,14 @@ def make_graph_credential(graph: GraphConnection) -> AsyncTokenCredential:
             never holds a secret.
     """
     try:
-        return _credential(graph)
+        return _credential(graph, patient=patient)
     except (ValueError, TypeError) as error:
         # azure-identity's constructors (and cryptography's, under CertificateCredential)
         # refuse settings they cannot use with these, before any request is made.
         raise AuthFailed(_refusal(graph, error)) from error
 
 
-def _credential(graph: GraphConnection) -> AsyncTokenCredential:
+def _credential(graph: GraphConnection, *, patient: bool) -> AsyncTokenCredential:
     from azure.identity.aio import (
         AzureCliCredential,
         ClientSecretCredential,
@@ -95,6 +99,8 @@ def _credential(graph: GraphConnection) -> AsyncTokenCredential:
         return _certificate_credential(graph, identity_options)
     if graph.auth_kind == "managed_identity":
         # client_id selects a user-assigned identity; without one the host's own answers.
+        if not patient:
+            options["retry_total"] = 0
         return ManagedIdentityCredential(client_id=graph.client_id or None, **options)
     return AzureCliCredential(tenant_id=graph.tenant_id)
 
@@ -244,15 +250,18 @@ class GraphAuth(httpx.Auth):
 def make_graph_auth(
     graph: GraphConnection,
     credential_factory: Callable[[], AsyncTokenCredential] | None = None,
+    *,
+    patient: bool = True,
 ) -> GraphAuth:
     """The `GraphAuth` of `graph`: its cloud's scope and origin, a credential of its kind.
 
     Args:
         graph: the Entra tenant.
         credential_factory: a credential instead of azure-identity's (tests only).
+        patient: see `make_graph_credential` (doctor is not).
     """
     return GraphAuth(
-        credential_factory or (lambda: make_graph_credential(graph)),
+        credential_factory or (lambda: make_graph_credential(graph, patient=patient)),
         scope=graph.scope,
         allowed_origin=origin_of(graph.graph_url),
         credential_name=CREDENTIAL_NAMES[graph.auth_kind],

@@ -90,6 +90,11 @@ _NO_TOKEN_ADVICE: dict[str, str] = {
         "This VM has no managed identity with that client id: assign the identity to it "
         "(Identity > User assigned), or fix graph.client_id."
     ),
+    "no response from the IMDS endpoint": (
+        "Nothing answered at the Azure VM metadata endpoint (IMDS): this host is not an Azure "
+        "VM with a managed identity. Run scimwatch on the Azure host whose identity holds the "
+        "Graph permissions, or choose another graph.auth_kind."
+    ),
     "No managed identity endpoint": (
         "This host offers no managed identity: run scimwatch on the Azure host whose identity "
         "holds the Graph permissions, or choose another graph.auth_kind."
@@ -152,7 +157,7 @@ async def _diagnose_graph(
     findings = _credential_findings(graph)
     if any(finding.status == "fail" for finding in findings):
         return findings
-    auth = make_graph_auth(graph, credential_factory)
+    auth = make_graph_auth(graph, credential_factory, patient=False)
     try:
         token_finding = await _token_finding(auth, graph.auth_kind)
         findings.append(token_finding)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import pytest
 from pydantic import SecretStr
 
@@ -250,3 +254,42 @@ async def test_a_wrong_certificate_password_gets_password_advice(tenant, registe
     assert token.status == "fail"
     assert token.fix.startswith("Check certificate_password")
     assert "wrong-one" not in token.found + token.fix
+
+
+@pytest.fixture
+def silent_imds() -> Iterator[tuple[str, list[str]]]:
+    """An IMDS stand-in on loopback that fails every request (500), and the paths it got."""
+    asked: list[str] = []
+
+    class Failing(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            self.send_response(500)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Failing)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", asked
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.usefixtures("_no_managed_identity")
+async def test_doctor_asks_a_failing_imds_once_and_says_what_it_means(
+    tenant, monkeypatch, silent_imds
+):
+    """azure-identity retries IMDS five times with back-off (~25 s off Azure); doctor asks once."""
+    url, asked = silent_imds
+    monkeypatch.setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", url)
+    graph = graph_with(tenant, auth_kind="managed_identity", client_id="")
+    token = by_check(await diagnose(graph, None))["graph.token"]
+    assert token.status == "fail"
+    assert len(asked) == 1
+    assert asked[0].startswith("/metadata/identity/oauth2/token")
