@@ -1121,13 +1121,24 @@ _DEFAULT_ACCESS_DETAIL = (
 )
 """A Default Access conflict's detail; the stored conflicts have no app column, so readers
 tell the app from it (`_conflict_from_row`)."""
+_REDUNDANT_DEFAULT_ACCESS = (
+    "Remove this Default Access assignment in Entra: a role already gives access (editing it "
+    "to the User role would duplicate that)."
+)
+_REDUNDANT_DEFAULT_ACCESS_DETAIL = (
+    "assigned to the {app} app with Default Access besides a role that Entra provisions: the "
+    "Default Access assignment adds nothing"
+)
+"""A redundant Default Access conflict's detail (the app is told from it, as above)."""
 _KIND_APPS: dict[str, AppName] = {
     "firstgen_unassigned": "firstgen",
     "unmatched_harness_user": "nextgen",
 }
 """The Entra app each kind of conflict but Default Access is about."""
 _DEFAULT_ACCESS_APPS: dict[str, AppName] = {
-    _DEFAULT_ACCESS_DETAIL.format(app=app): app for app in get_args(AppName)
+    detail.format(app=app): app
+    for detail in (_DEFAULT_ACCESS_DETAIL, _REDUNDANT_DEFAULT_ACCESS_DETAIL)
+    for app in get_args(AppName)
 }
 
 
@@ -1159,12 +1170,30 @@ def _fill_conflicts(conn: sqlite3.Connection) -> None:
         " ORDER BY h.email, h.rowid",
         [_UNMATCHED_HARNESS_USER],
     )
+    # A principal Entra provisions for the app anyway (a role of its own, or a user through
+    # a group): the Default Access assignment is redundant, to remove rather than edit.
     conn.execute(
-        f"{insert} SELECT 'default_access', a.principal_id, coalesce({_ENTRA_EMAIL}, ''),"
-        " a.principal_name, replace(?, ?, a.app), ?"
-        " FROM app_role_assignments AS a LEFT JOIN entra_users AS u ON u.id = a.principal_id"
-        " WHERE a.app_role_id = ? ORDER BY a.rowid",
-        [_DEFAULT_ACCESS_DETAIL, "{app}", _DEFAULT_ACCESS, DEFAULT_ACCESS_ROLE],
+        "WITH default_access AS (SELECT a.rowid AS k, a.*, ("
+        " EXISTS (SELECT 1 FROM app_role_assignments AS r WHERE r.principal_id = a.principal_id"
+        "  AND r.app = a.app AND r.app_role_id != :default)"
+        " OR (a.principal_type = 'User' AND a.app = 'nextgen'"
+        "  AND a.principal_id IN (SELECT user_id FROM _dir_scope))"
+        " OR (a.principal_type = 'User' AND a.app = 'firstgen'"
+        "  AND a.principal_id IN (SELECT user_id FROM _dir_firstgen))) AS redundant"
+        " FROM app_role_assignments AS a WHERE a.app_role_id = :default)"
+        f" {insert} SELECT 'default_access', a.principal_id, coalesce({_ENTRA_EMAIL}, ''),"
+        " a.principal_name, replace(CASE WHEN a.redundant THEN :redundant_detail"
+        " ELSE :detail END, '{app}', a.app),"
+        " CASE WHEN a.redundant THEN :redundant ELSE :edit END"
+        " FROM default_access AS a LEFT JOIN entra_users AS u ON u.id = a.principal_id"
+        " ORDER BY a.k",
+        {
+            "default": DEFAULT_ACCESS_ROLE,
+            "detail": _DEFAULT_ACCESS_DETAIL,
+            "redundant_detail": _REDUNDANT_DEFAULT_ACCESS_DETAIL,
+            "edit": _DEFAULT_ACCESS,
+            "redundant": _REDUNDANT_DEFAULT_ACCESS,
+        },
     )
 
 

@@ -341,18 +341,44 @@ def compute_sso_conflicts(db: Database, directory: Directory | None = None) -> l
                     app="nextgen",
                 )
             )
+    provisioned = {
+        "nextgen": set(nextgen_scope),
+        "firstgen": set(directory.users_in_scope("firstgen")),
+    }
     for row in directory.assignments:
-        if row["app_role_id"] == DEFAULT_ACCESS_ROLE:
-            conflicts.append(
-                SsoConflict(
-                    kind="default_access",
-                    principal_id=row["principal_id"],
-                    email=directory.email_of(row["principal_id"]),
-                    display_name=row["principal_name"],
-                    detail=f"assigned to the {row['app']} app with Default Access: Entra never "
-                    "provisions such assignments",
-                    what_to_do="Edit the assignment in Entra and pick the app's User role.",
-                    app=row["app"],
-                )
+        if row["app_role_id"] != DEFAULT_ACCESS_ROLE:
+            continue
+        app, principal = row["app"], row["principal_id"]
+        redundant = any(
+            other["principal_id"] == principal
+            and other["app"] == app
+            and other["app_role_id"] != DEFAULT_ACCESS_ROLE
+            for other in directory.assignments
+        ) or (row["principal_type"] == "User" and principal in provisioned[app])
+        if redundant:
+            detail = (
+                f"assigned to the {app} app with Default Access besides a role that Entra "
+                "provisions: the Default Access assignment adds nothing"
             )
+            what_to_do = (
+                "Remove this Default Access assignment in Entra: a role already gives access "
+                "(editing it to the User role would duplicate that)."
+            )
+        else:
+            detail = (
+                f"assigned to the {app} app with Default Access: Entra never provisions such "
+                "assignments"
+            )
+            what_to_do = "Edit the assignment in Entra and pick the app's User role."
+        conflicts.append(
+            SsoConflict(
+                kind="default_access",
+                principal_id=principal,
+                email=directory.email_of(principal),
+                display_name=row["principal_name"],
+                detail=detail,
+                what_to_do=what_to_do,
+                app=app,
+            )
+        )
     return conflicts

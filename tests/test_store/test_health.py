@@ -402,6 +402,50 @@ def test_default_access_on_both_apps_is_two_conflicts_each_naming_its_app(tenant
     ]
 
 
+def test_default_access_besides_a_role_on_the_same_app_is_to_remove_not_to_edit(tenant):
+    """Editing it to the User role would duplicate the role assignment the user already has."""
+    tenant.user("rita", "rita@example.com", harness=False)
+    tenant.assign("rita")
+    tenant.assign("rita", role=DEFAULT_ACCESS)
+    (conflict,) = read(tenant, health.sso_conflicts)
+    assert (conflict.kind, conflict.app) == ("default_access", "nextgen")
+    assert conflict.what_to_do.startswith("Remove this Default Access assignment in Entra")
+    assert conflict.detail == (
+        "assigned to the nextgen app with Default Access besides a role that Entra provisions: "
+        "the Default Access assignment adds nothing"
+    )
+
+
+def test_default_access_of_a_user_provisioned_through_a_group_is_to_remove(tenant):
+    tenant.user("rita", "rita@example.com", harness=False)
+    tenant.group("g1", "Dev Team", direct=("rita",))
+    tenant.assign("rita", role=DEFAULT_ACCESS)
+    (conflict,) = read(tenant, health.sso_conflicts)
+    assert conflict.what_to_do.startswith("Remove this Default Access assignment")
+
+
+def test_a_group_with_default_access_besides_a_role_is_to_remove(tenant):
+    tenant.group("g1", "Dev Team")
+    tenant.assign("g1", "Group", role=DEFAULT_ACCESS, name="Dev Team")
+    tenant.assign("g2", "Group", role=DEFAULT_ACCESS, name="Other Team")
+    conflicts = {c.principal_id: c for c in read(tenant, health.sso_conflicts)}
+    assert conflicts["g1"].what_to_do.startswith("Remove this Default Access assignment")
+    assert (
+        conflicts["g2"].what_to_do == "Edit the assignment in Entra and pick the app's User role."
+    )
+
+
+def test_a_role_on_one_app_leaves_default_access_on_the_other_to_edit(tenant):
+    tenant.user("fay", "fay@example.com", harness=False)
+    tenant.assign("fay")
+    tenant.assign("fay", app="firstgen", role=DEFAULT_ACCESS)
+    (conflict,) = read(tenant, health.sso_conflicts)
+    assert (conflict.app, conflict.what_to_do) == (
+        "firstgen",
+        "Edit the assignment in Entra and pick the app's User role.",
+    )
+
+
 def test_every_conflict_names_the_entra_app_to_fix(tenant):
     seed_user1_user2(tenant)
     tenant.save("harness.scim", HarnessUser(id="h-y", email="stranger@example.com", in_scim=True))
