@@ -34,6 +34,7 @@ from store.models import (
     SourceFreshness,
     SsoConflict,
     SyncJob,
+    UserAssignment,
     UserLookup,
     construct_trusted,
 )
@@ -1271,14 +1272,8 @@ def lookup_user(db: Database, query: str, now: datetime) -> UserLookup:
         db, "SELECT * FROM harness_users WHERE email = ? COLLATE NOCASE LIMIT 1", [email]
     )
     harness = _harness_user(harness_rows[0]) if harness_rows else None
-    assignments: list[str] = []
-    nested_groups: list[str] = []
-    if entra is not None:
-        for app in ("nextgen", "firstgen"):
-            how = _how_in_scope(db, app, entra.id)
-            if how:
-                assignments.append(f"{app}: {how}")
-        nested_groups = _nested_only_groups(db, entra.id)
+    assignments = _assignments_of(db, entra.id) if entra else []
+    nested_groups = _nested_only_groups(db, entra.id) if entra else []
     events = (
         [
             _event_from_row(row)
@@ -1308,7 +1303,16 @@ def lookup_user(db: Database, query: str, now: datetime) -> UserLookup:
     conflicts = _conflicts_of(
         db, [principal.id for principal in (entra, harness) if principal is not None]
     )
-    verdict = _verdict(entra, harness, assignments, nested_groups, pending, conflicts)
+    facts = _UserFacts(
+        entra=entra,
+        harness=harness,
+        assignments=assignments,
+        nested_in_nextgen=_nested_in_nextgen_groups(db, entra.id) if entra else [],
+        pending=pending,
+        conflicts=conflicts,
+        firstgen_present=_firstgen_present(db),
+        last_export=_last_nextgen_export(db, entra.id) if entra else None,
+    )
     return UserLookup(
         query=query,
         entra_user=entra,
@@ -1319,28 +1323,46 @@ def lookup_user(db: Database, query: str, now: datetime) -> UserLookup:
         harness_user=harness,
         harness_groups=tuple(harness_groups),
         sso_conflicts=tuple(conflicts),
-        verdict=verdict,
+        verdict=_verdict(facts),
     )
 
 
-def _how_in_scope(db: Database, app: str, user_id: str) -> str:
-    """How Entra provisions one user for an app (as `_fill_scope` has it), or ""."""
-    direct = db.execute(
-        "SELECT 1 FROM app_role_assignments WHERE principal_id = ? AND app = ?"
-        " AND principal_type = 'User' AND app_role_id != ? LIMIT 1",
-        [user_id, app, DEFAULT_ACCESS_ROLE],
-    ).fetchone()
-    if direct:
-        return "directly"
-    # The first assignment in table order wins, as in `_fill_scope`.
-    group = db.execute(
-        "SELECT a.principal_name, a.principal_id FROM entra_memberships AS m"
-        " JOIN app_role_assignments AS a ON a.principal_id = m.group_id"
-        " WHERE m.member_id = ? AND m.direct AND m.member_type = 'user' AND a.app = ?"
-        " AND a.principal_type = 'Group' AND a.app_role_id != ? ORDER BY a.rowid LIMIT 1",
-        [user_id, app, DEFAULT_ACCESS_ROLE],
-    ).fetchone()
-    return f"via group {group[0] or group[1]}" if group else ""
+def _assignments_of(db: Database, user_id: str) -> list[UserAssignment]:
+    """Every way one user is assigned, NextGen first; Default Access ones included.
+
+    Per app as `_fill_scope` orders them: direct assignments first, then the assigned groups
+    the user is a direct member of, by assignment (rowid) order; so the first without Default
+    Access is how the user is in scope.
+    """
+    rows = db.execute(
+        "SELECT a.app, '', a.app_role_id = :default, a.app = 'firstgen', 0, a.rowid"
+        " FROM app_role_assignments AS a"
+        " WHERE a.principal_id = :user AND a.principal_type = 'User'"
+        " UNION ALL SELECT a.app, coalesce(nullif(a.principal_name, ''), a.principal_id),"
+        " a.app_role_id = :default, a.app = 'firstgen', 1, a.rowid"
+        " FROM entra_memberships AS m JOIN app_role_assignments AS a"
+        " ON a.principal_id = m.group_id WHERE m.member_id = :user AND m.direct"
+        " AND m.member_type = 'user' AND a.principal_type = 'Group' ORDER BY 4, 5, 6",
+        {"user": user_id, "default": DEFAULT_ACCESS_ROLE},
+    )
+    found = dict.fromkeys((app, group, bool(default)) for app, group, default, *_ in rows)
+    with_role = {app for app, _, default in found if not default}
+    return [
+        UserAssignment(
+            app=app, group=group, default_access=default, redundant=default and app in with_role
+        )
+        for app, group, default in found
+    ]
+
+
+def _in_scope(assignments: Iterable[UserAssignment], app: AppName) -> UserAssignment | None:
+    """How Entra provisions the user for `app` (as `_fill_scope` has it), or None."""
+    return next((a for a in assignments if a.app == app and not a.default_access), None)
+
+
+def _default_access(assignments: Iterable[UserAssignment], app: AppName) -> UserAssignment | None:
+    """The user's first Default Access assignment to `app`, or None."""
+    return next((a for a in assignments if a.app == app and a.default_access), None)
 
 
 def _nested_only_groups(db: Database, user_id: str) -> list[str]:
@@ -1355,6 +1377,42 @@ def _nested_only_groups(db: Database, user_id: str) -> list[str]:
             [user_id],
         )
     ]
+
+
+def _nested_in_nextgen_groups(db: Database, user_id: str) -> list[str]:
+    """The groups assigned to the NextGen app with a role that hold the user only nested."""
+    return [
+        str(row[0])
+        for row in db.execute(
+            "SELECT coalesce(nullif(g.display_name, ''), m.group_id) FROM entra_memberships AS m"
+            " LEFT JOIN entra_groups AS g ON g.id = m.group_id"
+            " WHERE m.member_id = ? AND NOT m.direct AND m.group_id IN (SELECT principal_id"
+            " FROM app_role_assignments WHERE app = 'nextgen' AND principal_type = 'Group'"
+            " AND app_role_id != ?) ORDER BY 1",
+            [user_id, DEFAULT_ACCESS_ROLE],
+        )
+    ]
+
+
+def _firstgen_present(db: Database) -> bool:
+    """Whether a FirstGen app is assigned at all (as `_fill_conflicts` tells it)."""
+    return bool(
+        db.execute("SELECT 1 FROM app_role_assignments WHERE app = 'firstgen' LIMIT 1").fetchone()
+    )
+
+
+def _last_nextgen_export(db: Database, user_id: str) -> tuple[str, datetime] | None:
+    """(action, when) if the NextGen job's latest event for the user created or updated it."""
+    row = db.execute(
+        "SELECT latest_action, latest_status, latest_at FROM object_state WHERE source_id = ?"
+        " AND job_id IN (SELECT job_id FROM sync_jobs WHERE app = 'nextgen')"
+        " ORDER BY latest_at DESC LIMIT 1",
+        [user_id],
+    ).fetchone()
+    if row is None or row[1] != "success" or row[0] not in ("create", "update"):
+        return None
+    when = parse_time(row[2])
+    return (str(row[0]), when) if when is not None else None
 
 
 def _conflicts_of(db: Database, principals: list[str]) -> list[SsoConflict]:
@@ -1381,38 +1439,117 @@ def _harness_user(row: Mapping[str, Any]) -> HarnessUser:
     return HarnessUser(**values)
 
 
-def _verdict(
-    entra: EntraUser | None,
-    harness: HarnessUser | None,
-    assignments: list[str],
-    nested_groups: list[str],
-    pending: PendingRetry | None,
-    conflicts: list[SsoConflict],
-) -> str:
-    if entra is None and harness is None:
-        return "No such user in the cache on either side."
+class _UserFacts(NamedTuple):
+    """What `_verdict` needs to know of one looked-up user."""
+
+    entra: EntraUser | None
+    harness: HarnessUser | None
+    assignments: list[UserAssignment]
+    nested_in_nextgen: list[str]
+    """Groups assigned to NextGen with a role that hold the user only through nesting."""
+    pending: PendingRetry | None
+    conflicts: list[SsoConflict]
+    firstgen_present: bool
+    last_export: tuple[str, datetime] | None
+    """The NextGen job's latest create or update of the user that succeeded, if that is its
+    latest event for the user."""
+
+
+def _verdict(facts: _UserFacts) -> str:
+    """One line: what is wrong with the user and what to do, or that all is well."""
+    entra = facts.entra
     if entra is None:
+        if facts.harness is None:
+            return "No such user in the cache on either side."
         return (
             "In Harness but unknown to Entra's assignments: "
             "remove them in Harness or assign them in Entra."
         )
-    if not any(line.startswith("nextgen") for line in assignments):
-        if nested_groups:
-            return (
-                f"Only in nested group(s) {', '.join(nested_groups)}: Entra never provisions "
-                "nested members. Assign the user or a group they are a direct member of."
-            )
+    nextgen = _in_scope(facts.assignments, "nextgen")
+    if nextgen is None:
+        return _unprovisioned_verdict(facts)
+    if entra.account_enabled is False:
         return (
-            "Not assigned to the NextGen Harness app: "
-            "assign the user or one of their groups in Entra."
+            "Account disabled in Entra: Entra does not provision a disabled user, and disabling "
+            "one it provisioned removes them from the Harness account. Enable the account in "
+            "Entra if they should have access."
         )
-    if pending is not None:
+    if facts.pending is not None:
+        pending = facts.pending
         return f"Provisioning fails ({pending.error_code or 'error'}): {pending.hint.what_to_do}"
-    if harness is None:
-        return "Assigned, not in Harness yet: it should arrive with the next cycle."
-    if conflicts:
-        return conflicts[0].what_to_do
+    if facts.harness is None:
+        return _not_in_harness_verdict(facts, nextgen)
+    if facts.conflicts:
+        return _conflict_verdict(facts)
     return "All good: assigned, provisioned, and able to sign in."
+
+
+def _unprovisioned_verdict(facts: _UserFacts) -> str:
+    """For a user Entra does not provision for NextGen: why, and what to do."""
+    default = _default_access(facts.assignments, "nextgen")
+    if default is not None:
+        whose = "the group's assignment" if default.group else "the assignment"
+        verdict = (
+            f"Assigned to the NextGen Harness app {default.how} but with Default Access, which "
+            f"Entra never provisions: edit {whose} in Entra and pick the app's User role."
+        )
+        firstgen = _default_access(facts.assignments, "firstgen")
+        if firstgen is not None and _in_scope(facts.assignments, "firstgen") is None:
+            verdict += (
+                f" Their FirstGen assignment ({firstgen.how}), which Harness signs users in "
+                "through, has Default Access too: edit it the same way."
+            )
+        return verdict
+    if facts.nested_in_nextgen:
+        return (
+            f"Only in nested group(s) {', '.join(facts.nested_in_nextgen)}: Entra never "
+            "provisions nested members. Assign the user or a group they are a direct member of."
+        )
+    return (
+        "Not assigned to the NextGen Harness app: assign the user or one of their groups in Entra."
+    )
+
+
+def _not_in_harness_verdict(facts: _UserFacts, nextgen: UserAssignment) -> str:
+    """For a user Entra provisions for NextGen whom Harness does not have (yet)."""
+    if facts.last_export is not None:
+        action, when = facts.last_export
+        verdict = (
+            f"Entra provisioned the user ({action} succeeded {_clock(when)}) but Harness, as "
+            "last read, has no user with their email: probably removed in Harness, which Entra "
+            "does not notice. Provision the user on demand in Entra, or restart the job."
+        )
+    else:
+        verdict = (
+            f"Assigned ({nextgen.how}), not in Harness yet: it should arrive with the next cycle."
+        )
+    return verdict + _firstgen_sign_in(facts, " Once there they cannot sign in: ")
+
+
+def _firstgen_sign_in(facts: _UserFacts, lead: str) -> str:
+    """What keeps a NextGen user from signing in through the FirstGen app, or ""."""
+    if not facts.firstgen_present or _in_scope(facts.assignments, "firstgen") is not None:
+        return ""
+    default = _default_access(facts.assignments, "firstgen")
+    if default is not None:
+        return (
+            f"{lead}their FirstGen assignment ({default.how}), which Harness signs users in "
+            "through, has Default Access: edit it in Entra and pick the app's User role."
+        )
+    return (
+        f"{lead}also assign them (or a group they are a direct member of) to the FirstGen "
+        "Harness app, which Harness signs users in through."
+    )
+
+
+def _conflict_verdict(facts: _UserFacts) -> str:
+    """For a provisioned user with SSO conflicts: the first one's fix, worded for them."""
+    first = facts.conflicts[0]
+    if first.kind == "firstgen_unassigned" and _default_access(facts.assignments, "firstgen"):
+        return "Cannot sign in:" + _firstgen_sign_in(facts, " ")
+    if first.kind == "default_access" and first.what_to_do == _REDUNDANT_DEFAULT_ACCESS:
+        return f"Able to sign in; to tidy up: {first.what_to_do}"
+    return first.what_to_do
 
 
 # --- Overview ----------------------------------------------------------------------------

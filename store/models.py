@@ -585,13 +585,47 @@ class SsoConflict(_Answer):
     (a user can hold it on both apps: two conflicts)."""
 
 
+class UserAssignment(_Answer):
+    """One way a user is assigned to a Harness app in Entra: directly or through a group."""
+
+    app: AppName
+    group: str = ""
+    """The assigned group the user is a direct member of (its name, else its id); "" when
+    the user is assigned directly."""
+    default_access: bool = False
+    """Assigned with Default Access (the all-zero role), which Entra never provisions."""
+    redundant: bool = False
+    """Default Access while another of the user's assignments to the app has a role: it adds
+    nothing for this user."""
+
+    @property
+    def how(self) -> str:
+        """How, as the SSO conflicts say it: "directly" or "via group NAME"."""
+        return f"via group {self.group}" if self.group else "directly"
+
+    @property
+    def role_note(self) -> str:
+        """What the role means, for a Default Access assignment ("" otherwise)."""
+        if not self.default_access:
+            return ""
+        meaning = "adds nothing" if self.redundant else "never provisioned"
+        return f"with Default Access ({meaning})"
+
+    def describe(self) -> str:
+        """One line: the app, how, and what a Default Access role means."""
+        note = f", {self.role_note}" if self.role_note else ""
+        return f"{self.app}: {self.how}{note}"
+
+
 class UserLookup(_Answer):
     """Both sides of one user, and the verdict."""
 
     query: str
     entra_user: EntraUser | None
-    assignments: tuple[str, ...]
-    """How the user is assigned to each app: directly or via which groups."""
+    assignments: tuple[UserAssignment, ...]
+    """Every way the user is assigned to each app, NextGen first; per app direct assignments
+    first, then groups, in the order the assignments are listed (the first without Default
+    Access is how Entra provisions the user)."""
     nested_only_groups: tuple[str, ...]
     latest_events: tuple[ProvisioningEvent, ...]
     pending: PendingRetry | None

@@ -34,8 +34,13 @@ def entra_side(answer: UserLookup) -> Text:
     if user.account_enabled is False:
         text.append("Account disabled in Entra\n", style="bold red")
     text.append("\nAssigned\n", style="bold underline")
-    for line in answer.assignments or ("not assigned to either app",):
-        text.append(f"  {clean(line, 200)}\n")
+    for assignment in answer.assignments:
+        text.append(f"  {clean(assignment.app, 20)}: {clean(assignment.how, 200)}")
+        if assignment.default_access:
+            text.append(f" {assignment.role_note}", style="yellow")
+        text.append("\n")
+    if not answer.assignments:
+        text.append("  not assigned to either app\n")
     if answer.nested_only_groups:
         text.append("Only via nested groups (never provisioned): ", style="yellow")
         text.append(", ".join(clean(group, 80) for group in answer.nested_only_groups) + "\n")
@@ -54,7 +59,7 @@ def entra_side(answer: UserLookup) -> Text:
 
 
 def harness_side(answer: UserLookup) -> Text:
-    """Harness: the user, their groups, sign-in conflicts."""
+    """Harness: the user, their groups, sign-in conflicts (Default Access is on the Entra side)."""
     text = Text(end="")
     user = answer.harness_user
     if user is None:
@@ -67,9 +72,10 @@ def harness_side(answer: UserLookup) -> Text:
         text.append("\nGroups\n", style="bold underline")
         for group in answer.harness_groups or ("none",):
             text.append(f"  {clean(group, 120)}\n")
-    if answer.sso_conflicts:
+    sign_in = [c for c in answer.sso_conflicts if c.kind != "default_access"]
+    if sign_in:
         text.append("\nSign-in\n", style="bold underline red")
-        for conflict in answer.sso_conflicts:
+        for conflict in sign_in:
             text.append(f"  {clean(conflict.detail, 400)}\n")
     return text
 
@@ -81,9 +87,10 @@ class UserLookupScreen(ScimwatchScreen):
     SUBJECT = "User lookup"
     HELP = (
         "Type a user's UPN, email or Entra object id and press enter. Left: Entra (how the "
-        "user is assigned, directly or through which groups, the pending failure and the "
-        "latest provisioning events). Right: Harness (the user, their groups, sign-in "
-        "conflicts). The line at the top is the verdict: what is wrong and what to do."
+        "user is assigned, directly or through which groups, and which of those have Default "
+        "Access, which Entra never provisions; the pending failure and the latest provisioning "
+        "events). Right: Harness (the user, their groups, sign-in conflicts). The line at the "
+        "top is the verdict: what is wrong and what to do."
     )
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),

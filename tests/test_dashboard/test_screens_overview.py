@@ -13,7 +13,8 @@ from dashboard.widgets.source_status import SourceStatusBar
 from dashboard.widgets.tile import Tile
 from store.cache import Cache
 from store.health import overview
-from tests.test_dashboard.builders import INTERVALS, NOW
+from store.models import AppRoleAssignment, EntraUser, Record
+from tests.test_dashboard.builders import DEFAULT_ACCESS, INTERVALS, NOW, add_records
 from tests.test_dashboard.helpers import app_on, settle
 
 SIZE = (120, 36)
@@ -117,6 +118,50 @@ async def test_user_lookup_shows_both_sides_and_the_verdict(writer: Cache, tmp_p
         assert "nextgen: directly" in entra
         assert "h-u-carol" in harness
         assert verdict.startswith("Verdict: ")
+
+
+async def test_user_lookup_of_default_access_on_both_apps_says_assigned_with_the_wrong_role(
+    seeded: Path, tmp_path: Path
+):
+    """The demo's Yara: Default Access is an assignment to edit, shown on the Entra side."""
+    yara = EntraUser(
+        id="u-yara",
+        user_principal_name="yara@example.com",
+        mail="yara@example.com",
+        display_name="Yara Haddad",
+        account_enabled=True,
+    )
+    default_access: list[Record] = [
+        AppRoleAssignment(
+            id=f"a-yara-{app}",
+            app=app,
+            resource_id=f"sp-{app}",
+            principal_id="u-yara",
+            principal_type="User",
+            principal_name="Yara Haddad",
+            app_role_id=DEFAULT_ACCESS,
+        )
+        for app in ("nextgen", "firstgen")
+    ]
+    add_records(seeded, {"graph.directory": [yara], "graph.assignments": default_access})
+    with Cache.open_writer(seeded) as cache:
+        app = app_on(cache, tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("7", *"yara@example.com", "enter")
+            await settle(app, pilot)
+            entra = str(app.screen.query_one("#entra", Static).render())
+            harness = str(app.screen.query_one("#harness", Static).render())
+            verdict = str(app.screen.query_one("#verdict", Static).render())
+    assert "not assigned to either app" not in entra
+    assert "nextgen: directly with Default Access" in entra
+    assert "firstgen: directly with Default Access" in entra
+    assert "Sign-in" not in harness
+    assert "Default Access" not in harness
+    assert verdict.startswith(
+        "Verdict: Assigned to the NextGen Harness app directly but with Default Access"
+    )
+    assert "pick the app's User role" in verdict
+    assert "Not assigned" not in verdict
 
 
 def test_tui_without_configuration_says_how_to_configure(tmp_path: Path):

@@ -199,7 +199,12 @@ def test_user_lookup_reads_one_user_as_the_whole_directory_would(tenant):
                 for app in ("nextgen", "firstgen")
                 if (how := directory.users_in_scope(app).get(user))
             ]
-            assert list(lookup.assignments) == expected
+            in_scope = [
+                next(a for a in lookup.assignments if a.app == app and not a.default_access)
+                for app in ("nextgen", "firstgen")
+                if any(a.app == app and not a.default_access for a in lookup.assignments)
+            ]
+            assert [f"{a.app}: {a.how}" for a in in_scope] == expected
             nested = [
                 str(directory.groups[group_id]["display_name"])
                 for group_id, members in directory.members.items()

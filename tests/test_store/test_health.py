@@ -12,6 +12,7 @@ from store.cache import Cache
 from store.models import (
     HarnessUser,
     ProvisioningEvent,
+    UserAssignment,
 )
 from tests.builders import DEFAULT_ACCESS, JOB, NOW, Tenant
 
@@ -467,7 +468,7 @@ def test_user_lookup_shows_both_sides_and_the_verdict(tenant):
     assert lookup.entra_user is not None
     assert lookup.entra_user.id == "user2"
     assert lookup.harness_user is not None
-    assert lookup.assignments == ("nextgen: directly",)
+    assert lookup.assignments == (UserAssignment(app="nextgen"),)
     assert [c.kind for c in lookup.sso_conflicts] == ["firstgen_unassigned"]
     assert "FirstGen" in lookup.verdict
 
