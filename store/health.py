@@ -12,7 +12,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple, get_args
+from typing import Any, Final, NamedTuple, get_args
 
 from sqlite_utils import Database
 
@@ -537,6 +537,11 @@ _STATE_ORDER: tuple[GroupState, ...] = (
     "orphan",
 )
 
+DIRECTORY_RULES_VERSION: Final = 1
+"""The rules computing the group mappings and SSO conflicts: bump it when they change, and
+caches stamped with another version compute them again (m014 stamps existing caches 0).
+1: a redundant Default Access assignment is to be removed, not edited."""
+
 _LIST_SEPARATOR = "\x1f"
 """Joins a stored mapping's name lists (the ASCII unit separator: answers whose names hold
 it are computed by readers instead, see `_free_separator`)."""
@@ -630,14 +635,14 @@ def _entra_label(user_id: str) -> str:
 
 
 def _directory_answers_fresh(db: Database) -> bool:
-    """Whether the stored group mappings and SSO conflicts match the directory now."""
+    """Whether the stored mappings and SSO conflicts are the directory's now, by these rules."""
     try:
-        row = db.execute("SELECT fresh FROM directory_answers_state").fetchone()
+        row = db.execute("SELECT fresh, rules_version FROM directory_answers_state").fetchone()
     except sqlite3.OperationalError as error:
-        if "no such table" in str(error):
-            return False  # a read-only cache written before the answers were kept
+        if "no such table" in str(error) or "no such column" in str(error):
+            return False  # a read-only cache written before the answers were kept (stamped)
         raise
-    return bool(row and row[0])
+    return bool(row and row[0] and row[1] == DIRECTORY_RULES_VERSION)
 
 
 def refresh_directory_answers(conn: sqlite3.Connection) -> None:
@@ -648,9 +653,11 @@ def refresh_directory_answers(conn: sqlite3.Connection) -> None:
     groups' provisioning state or the jobs changed (a provisioning poll), SSO conflicts and
     the member lists of groups still matched to the same Harness group are kept.
     """
-    fresh, members_fresh = conn.execute(
-        "SELECT fresh, members_fresh FROM directory_answers_state"
+    fresh, members_fresh, rules_version = conn.execute(
+        "SELECT fresh, members_fresh, rules_version FROM directory_answers_state"
     ).fetchone()
+    if rules_version != DIRECTORY_RULES_VERSION:
+        fresh = members_fresh = 0  # computed by other rules: all of it again
     if fresh:
         return
     try:
@@ -667,7 +674,10 @@ def refresh_directory_answers(conn: sqlite3.Connection) -> None:
         )
         if not members_fresh:
             _store_changed_rows(conn, "sso_conflicts", _COMPUTED_CONFLICTS, _CONFLICT_COLUMNS)
-        conn.execute("UPDATE directory_answers_state SET fresh = 1, members_fresh = 1")
+        conn.execute(
+            "UPDATE directory_answers_state SET fresh = 1, members_fresh = 1, rules_version = ?",
+            (DIRECTORY_RULES_VERSION,),
+        )
     finally:
         _drop_work_tables(conn)
 

@@ -580,3 +580,18 @@ def m012_directory_answers_keep_member_lists(db: Database) -> None:
             f" WHEN ({_prefixed('OLD', columns)}) IS NOT ({_prefixed('NEW', columns)})"
             f" BEGIN {_STALE_WITH_MEMBERS}; END"
         )
+
+
+@migrations()
+def m014_directory_answers_rules_version(db: Database) -> None:
+    """Stamp the stored group mappings and SSO conflicts with the rules that computed them.
+
+    The answers were recomputed only when an input row changed: a release that changes how
+    they are computed (the advice for a redundant Default Access assignment, say) left a cache
+    showing the old answers until the directory next changed. `rules_version` 0 is older than
+    any release's (`store.health.DIRECTORY_RULES_VERSION`), so the next save recomputes them
+    and readers compute them live until then.
+    """
+    db.execute(
+        "ALTER TABLE directory_answers_state ADD COLUMN rules_version INTEGER NOT NULL DEFAULT 0"
+    )

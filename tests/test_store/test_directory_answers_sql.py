@@ -353,3 +353,26 @@ def test_a_name_holding_the_list_separator_leaves_the_answers_to_readers(tmp_pat
             assert health.overview(db, NOW, ()).group_problems == sum(
                 1 for mapping in live[0] if mapping.state != "ok"
             )
+
+
+def test_answers_stored_by_other_rules_are_computed_again(tmp_path: Path):
+    """A release changing the rules bumps DIRECTORY_RULES_VERSION: answers a cache stored
+    under another version are read live, and the next save stores them by the new rules."""
+    with Cache.open_writer(tmp_path / "cache.db") as cache:
+        save_in_random_batches(cache, random.Random(5), random_directory(5))
+        truth = stored(cache)
+        assert truth[1], "the directory has SSO conflicts"
+        with cache._writing() as conn:  # as an older release left it: other advice, version 0
+            conn.execute("UPDATE sso_conflicts SET what_to_do = 'older advice'")
+            conn.execute("UPDATE directory_answers_state SET rules_version = 0")
+        with cache.reading() as db:
+            assert health.sso_conflicts(db) == truth[1]
+        cache.save_batch(Batch(source="harness.roles", records=[]), NOW, NOW)
+        with cache.reading() as db:
+            older = db.execute(
+                "SELECT count(*) FROM sso_conflicts WHERE what_to_do = 'older advice'"
+            )
+            assert older.fetchone()[0] == 0
+            version = db.execute("SELECT rules_version FROM directory_answers_state").fetchone()
+            assert version[0] == health.DIRECTORY_RULES_VERSION
+        assert stored(cache) == truth
