@@ -8,6 +8,7 @@ matters, an explicit `now` so answers are reproducible.
 from __future__ import annotations
 
 import functools
+import json
 import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -1329,6 +1330,14 @@ def lookup_user(db: Database, query: str, now: datetime) -> UserLookup:
         assignments=tuple(assignments),
         nested_only_groups=tuple(sorted(nested_groups)),
         latest_events=tuple(events),
+        event_apps={
+            row[0]: row[1]
+            for row in db.execute(
+                "SELECT job_id, app FROM sync_jobs"
+                " WHERE job_id IN (SELECT value FROM json_each(?))",
+                [json.dumps(sorted({event.job_id for event in events}))],
+            )
+        },
         pending=pending,
         harness_user=harness,
         harness_groups=tuple(harness_groups),

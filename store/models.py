@@ -628,6 +628,9 @@ class UserLookup(_Answer):
     Access is how Entra provisions the user)."""
     nested_only_groups: tuple[str, ...]
     latest_events: tuple[ProvisioningEvent, ...]
+    event_apps: dict[str, str] = Field(default_factory=dict)
+    """The app ("nextgen", "firstgen") of each latest event's job, by job id (a job not in the
+    cache has none)."""
     pending: PendingRetry | None
     harness_user: HarnessUser | None
     harness_groups: tuple[str, ...]

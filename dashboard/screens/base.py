@@ -35,6 +35,10 @@ if TYPE_CHECKING:
     from dashboard.app import ScimwatchApp
 
 
+APP_LABELS = {"nextgen": "NextGen", "firstgen": "FirstGen"}
+"""How screens name the two Harness enterprise apps in Entra."""
+
+
 def matches(needle: str, *values: object) -> bool:
     """Whether any value contains `needle`, case-insensitively (an empty needle matches)."""
     if not needle:

@@ -12,7 +12,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Static
 
 from dashboard.first_read import FirstRead
-from dashboard.screens.base import ScimwatchScreen
+from dashboard.screens.base import APP_LABELS, ScimwatchScreen
 from dashboard.timefmt import ago, clock, span
 from dashboard.widgets.fast_table import FastTable
 from dashboard.widgets.safe_text import clean
@@ -30,8 +30,6 @@ STATE_STYLES = {
     "not_run": "dim",
 }
 
-APP_NAMES = {"nextgen": "NextGen app", "firstgen": "FirstGen app"}
-
 
 def jobs_text(jobs: tuple[JobHealth, ...], now: datetime) -> Text:
     """Each job: its state, what it means, when the next cycle is due."""
@@ -42,7 +40,7 @@ def jobs_text(jobs: tuple[JobHealth, ...], now: datetime) -> Text:
     for health in jobs:
         job = health.job
         text.append(f" {health.state.upper().replace('_', ' ')} ", style=STATE_STYLES[health.state])
-        text.append(f"  {APP_NAMES.get(job.app, job.app)} ", style="bold")
+        text.append(f"  {APP_LABELS.get(job.app, job.app)} app ", style="bold")
         text.append(f"job {clean(job.job_id, 60)}\n", style="dim")
         text.append(f"  {clean(health.summary, 600)}\n")
         facts = [f"last cycle ended {ago(job.last_ended, now)}"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from sqlite_utils import Database
 
-from dashboard.screens.base import TableScreen, list_page, matches
+from dashboard.screens.base import APP_LABELS, TableScreen, list_page, matches
 from dashboard.widgets.paged_table import Column, Position, TableRow
 from dashboard.widgets.safe_text import clean
 from store.health import sso_conflicts
@@ -16,7 +16,6 @@ KIND_LABELS = {
     "unmatched_harness_user": Text("unknown to Entra", style="yellow"),
     "default_access": Text("Default Access", style="yellow"),
 }
-APP_LABELS = {"nextgen": "NextGen", "firstgen": "FirstGen"}
 
 
 class SsoScreen(TableScreen):

@@ -14,7 +14,7 @@ from textual.message import Message
 from textual.widgets import Input, Static
 from textual.worker import get_current_worker
 
-from dashboard.screens.base import ScimwatchScreen
+from dashboard.screens.base import APP_LABELS, ScimwatchScreen
 from dashboard.timefmt import stamp
 from dashboard.widgets.event_text import status_text
 from dashboard.widgets.safe_text import clean
@@ -50,7 +50,8 @@ def entra_side(answer: UserLookup) -> Text:
         text.append(clean(answer.pending.reason, 400) + "\n")
     text.append("\nLatest events\n", style="bold underline")
     for event in answer.latest_events:
-        text.append(f"  {stamp(event.activity_at)} {clean(event.action, 20)} ")
+        app = APP_LABELS.get(answer.event_apps.get(event.job_id, ""), "other job")
+        text.append(f"  {stamp(event.activity_at)} {app:<8} {clean(event.action, 20)} ")
         text.append_text(status_text(event.status))
         text.append(f" {clean(event.error_code, 60)}\n")
     if not answer.latest_events:

@@ -242,3 +242,19 @@ def test_a_disabled_entra_account_is_not_waited_for(tenant):
     verdict = lookup(tenant, "dan").verdict
     assert verdict.startswith("Account disabled in Entra")
     assert "next cycle" not in verdict
+
+
+def test_latest_events_name_the_app_whose_job_logged_them(tenant):
+    tenant.job()
+    tenant.job(job_id="fg-job", app="firstgen")
+    tenant.user("bob", "bob@example.com")
+    tenant.assign("bob")
+    tenant.event("bob", cycle="c1", minutes_ago=30, action="create")
+    tenant.event("bob", cycle="c2", minutes_ago=20, action="create", job_id="fg-job")
+    tenant.event("bob", cycle="c3", minutes_ago=10, action="update", job_id="gone-job")
+    answer = lookup(tenant, "bob")
+    assert [answer.event_apps.get(event.job_id) for event in answer.latest_events] == [
+        None,  # a job no longer in the cache
+        "firstgen",
+        "nextgen",
+    ]
