@@ -282,6 +282,12 @@ class Cache:
                 conn.execute("PRAGMA page_size=16384")
                 conn.execute("PRAGMA journal_mode=WAL")
                 migrations.apply(database(conn))
+                # Directory answers stored by older rules (or never) are computed now, once,
+                # not by every read until the next save (seconds each at 100,000 users).
+                from store.health import refresh_directory_answers
+
+                with _transaction(conn):
+                    refresh_directory_answers(conn)
         except sqlite3.DatabaseError as error:
             if _is_corruption(error):
                 raise _Corrupt(str(error)) from error

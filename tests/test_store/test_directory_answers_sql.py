@@ -376,3 +376,17 @@ def test_answers_stored_by_other_rules_are_computed_again(tmp_path: Path):
             version = db.execute("SELECT rules_version FROM directory_answers_state").fetchone()
             assert version[0] == health.DIRECTORY_RULES_VERSION
         assert stored(cache) == truth
+
+
+def test_the_writer_stores_answers_of_other_rules_again_when_it_opens(tmp_path: Path):
+    """Readers would compute them on every read until the next save; the writer's open does
+    it once (a TUI whose polls fail would otherwise read for seconds, forever)."""
+    path = tmp_path / "cache.db"
+    with Cache.open_writer(path) as cache:
+        save_in_random_batches(cache, random.Random(5), random_directory(5))
+        truth = stored(cache)
+        with cache._writing() as conn:
+            conn.execute("UPDATE sso_conflicts SET what_to_do = 'older advice'")
+            conn.execute("UPDATE directory_answers_state SET rules_version = 0")
+    with Cache.open_writer(path) as cache:
+        assert stored(cache) == truth
