@@ -18,7 +18,6 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -425,14 +424,12 @@ class Cache:
             raise CacheError(f"{self.path} is closed")
 
     @contextlib.contextmanager
-    def _writing(self) -> Iterator[sqlite3.Connection]:
+    def _writing(self, staged: StagedPoll | None = None) -> Iterator[sqlite3.Connection]:
         """One `BEGIN IMMEDIATE` transaction: committed whole, or rolled back whole.
 
-        Inside `save_batch` of a source with a staged poll, on the staged poll's connection
-        (its temp tables are only visible there).
+        On the `staged` poll's connection when given (its temp tables are only visible there).
         """
         self._check_writer()
-        staged = _SAVING.get()
         with (
             staged.connection() if staged is not None else self._connection() as conn,
             _transaction(conn),
@@ -485,12 +482,8 @@ class Cache:
         )
         staged = self._staged.get(batch.source)
         if staged is not None:
-            token = _SAVING.set(staged)
-            try:
-                with self._writing() as conn:
-                    return staged.save(conn, batch, poll_run)
-            finally:
-                _SAVING.reset(token)
+            with self._writing(staged) as conn:
+                return staged.save(conn, batch, poll_run)
         with self._writing() as conn:
             by_type = _group_by_type(batch.records)
             events = [
@@ -666,10 +659,6 @@ class StagedPoll:
         keys = record_type.primary_key
         padded = ", ".join([*keys, *("NULL" for _ in range(3 - len(keys)))])
         conn.execute(f"INSERT OR IGNORE INTO _kept_keys SELECT {padded} FROM temp.{table}")
-
-
-_SAVING: ContextVar[StagedPoll | None] = ContextVar("_SAVING", default=None)
-"""The staged poll `save_batch` is saving in this thread, if any (see `Cache._writing`)."""
 
 
 def _stage(

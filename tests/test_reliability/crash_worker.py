@@ -21,6 +21,7 @@ import signal
 import sqlite3
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 from store.cache import Cache
 from store.models import Batch, PollRun, iso_utc
@@ -41,8 +42,8 @@ def install() -> None:
     original_save = Cache.save_batch
 
     @contextlib.contextmanager
-    def writing(self: Cache) -> Iterator[sqlite3.Connection]:
-        with original_writing(self) as conn:
+    def writing(self: Cache, *args: Any, **kwargs: Any) -> Iterator[sqlite3.Connection]:
+        with original_writing(self, *args, **kwargs) as conn:
             conn.set_trace_callback(_count)
             yield conn
 
