@@ -810,24 +810,12 @@ def _prune_snapshots(
 
 
 def _fill_kept(conn: sqlite3.Connection, record_type: type[Record], kept: Iterable[Record]) -> None:
-    keys = record_type.primary_key
     conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS _kept_keys (k1, k2, k3, PRIMARY KEY (k1, k2, k3))"
     )
     conn.execute("DELETE FROM _kept_keys")
-    rows = ((*_key_values(record, keys), None, None)[:3] for record in kept)
+    rows = ((*record.key_values(), None, None)[:3] for record in kept)
     conn.executemany("INSERT OR IGNORE INTO _kept_keys VALUES (?, ?, ?)", rows)
-
-
-def _key_values(record: Record, keys: tuple[str, ...]) -> tuple[Any, ...]:
-    """A record's primary key as stored (`Record.to_row` of the key fields alone)."""
-    return tuple(_stored_value(record.__dict__[key]) for key in keys)
-
-
-def _stored_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return iso_utc(value)
-    return int(value) if isinstance(value, bool) else value
 
 
 def _prune_snapshot(

@@ -68,6 +68,10 @@ class Record(BaseModel):
         """The row's values in field order (the ingest hot path: no dict per row)."""
         return tuple(_to_sql(value) for value in self.__dict__.values())
 
+    def key_values(self) -> tuple[Any, ...]:
+        """The row's primary key as stored (`to_values` of the key fields alone)."""
+        return tuple(_to_sql(self.__dict__[key]) for key in self.primary_key)
+
 
 def _to_sql(value: object) -> object:
     if value.__class__ is str or value is None:

@@ -8,7 +8,7 @@ import stat
 import subprocess
 import sys
 import textwrap
-from datetime import timedelta
+from datetime import timedelta, timezone
 
 import pytest
 from sqlite_utils import Database
@@ -20,6 +20,7 @@ from store.models import (
     HarnessGroup,
     HarnessGroupMember,
     HarnessUser,
+    JobExecution,
     PollRun,
     Snapshot,
 )
@@ -278,6 +279,21 @@ def test_event_detail_round_trips_compactly():
 @pytest.mark.parametrize("blob", [None, b"", b"not zlib", pack_detail({})[:-3]])
 def test_unreadable_event_detail_is_empty_not_an_error(blob):
     assert unpack_detail(blob) == {}
+
+
+def test_snapshot_matches_keys_as_stored_whatever_the_time_zone(cache, cache_path):
+    """A listed execution's `began` key, given in UTC+1, still matches its stored UTC text."""
+    paris = timezone(timedelta(hours=1))
+    executions = [
+        JobExecution(job_id="job-1", began=(T0 + timedelta(minutes=minute)).astimezone(paris))
+        for minute in (0, 40)
+    ]
+    snapshot = [Snapshot(table="job_executions", where={"job_id": "job-1"})]
+    cache.save_batch(Batch(source="graph.jobs", records=executions), T0, T0)
+    cache.save_batch(Batch(source="graph.jobs", records=executions[1:], snapshots=snapshot), T0, T0)
+    assert rows(cache_path, "SELECT began FROM job_executions") == [
+        ("2026-11-28T09:40:00.000000Z",)
+    ]
 
 
 def test_two_sources_describing_one_row_each_keep_their_fields(cache, cache_path):
