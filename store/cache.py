@@ -8,6 +8,7 @@ and the writer in a collector never share one.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import fcntl
 import logging
@@ -595,7 +596,7 @@ class StagedPoll:
         self._conn: sqlite3.Connection | None = conn
         self._on_close = on_close
         self._lock = threading.Lock()
-        self._staged: dict[type[Record], str] = {}
+        self._staged: dict[type[Record], _StagedTable] = {}
         """The temp table of each record type staged so far, in first-staged order."""
         # On disk even where SQLite was built to keep temp tables in memory by default.
         conn.execute("PRAGMA temp_store=FILE")
@@ -621,7 +622,7 @@ class StagedPoll:
         """The staged records and `batch` saved in `conn`'s open transaction (save_batch)."""
         self._add(conn, batch.records)
         records = sum(
-            conn.execute(f"SELECT count(*) FROM temp.{table}").fetchone()[0]
+            conn.execute(f"SELECT count(*) FROM temp.{table.name}").fetchone()[0]
             for table in self._staged.values()
         )
         for record_type, table in self._staged.items():
@@ -641,13 +642,13 @@ class StagedPoll:
         for record_type, group in _group_by_type(list(records)).items():
             _stage(conn, self._table(conn, record_type), record_type, group)
 
-    def _table(self, conn: sqlite3.Connection, record_type: type[Record]) -> str:
+    def _table(self, conn: sqlite3.Connection, record_type: type[Record]) -> _StagedTable:
         table = self._staged.get(record_type)
         if table is None:
-            table = f"_staged_{record_type.table}"
+            table = _StagedTable(f"_staged_{record_type.table}")
             columns = ", ".join([*record_type.model_fields, "_owned"])
             keys = ", ".join(record_type.primary_key)
-            conn.execute(f"CREATE TEMP TABLE {table} ({columns}, PRIMARY KEY ({keys}))")
+            conn.execute(f"CREATE TEMP TABLE {table.name} ({columns}, PRIMARY KEY ({keys}))")
             self._staged[record_type] = table
         return table
 
@@ -658,32 +659,40 @@ class StagedPoll:
             return
         keys = record_type.primary_key
         padded = ", ".join([*keys, *("NULL" for _ in range(3 - len(keys)))])
-        conn.execute(f"INSERT OR IGNORE INTO _kept_keys SELECT {padded} FROM temp.{table}")
+        conn.execute(f"INSERT OR IGNORE INTO _kept_keys SELECT {padded} FROM temp.{table.name}")
+
+
+@dataclasses.dataclass
+class _StagedTable:
+    """The temp table of a staged poll holding one record type's rows."""
+
+    name: str
+    owned: dict[tuple[str, ...], int] = dataclasses.field(default_factory=dict)
+    """Each tuple of owned columns (`_group_by_owned`) staged so far, and the number its rows
+    hold in the table's `_owned` column."""
 
 
 def _stage(
-    conn: sqlite3.Connection, table: str, record_type: type[Record], records: list[Record]
+    conn: sqlite3.Connection, table: _StagedTable, record_type: type[Record], records: list[Record]
 ) -> None:
     columns = (*record_type.model_fields, "_owned")
     sql = (
-        f"INSERT INTO temp.{table} ({', '.join(columns)})"
+        f"INSERT INTO temp.{table.name} ({', '.join(columns)})"
         f" VALUES ({', '.join('?' for _ in columns)}) {_on_conflict(record_type, columns)}"
     )
-    conn.executemany(sql, (_staged_values(record_type, record) for record in records))
+    if record_type is ProvisioningEvent:
+        events = (record for record in records if isinstance(record, ProvisioningEvent))
+        conn.executemany(sql, ((*_event_values(event), None) for event in events))
+        return
+    for owned, group in _group_by_owned(record_type, records).items():
+        number = table.owned.setdefault(owned, len(table.owned))
+        conn.executemany(sql, ((*record.to_values(), number) for record in group))
 
 
-def _staged_values(record_type: type[Record], record: Record) -> tuple[Any, ...]:
-    if isinstance(record, ProvisioningEvent):
-        return (*_event_values(record), "")
-    # Rows several sources describe are merged on the fields the record set (see _upsert).
-    owned = ",".join(sorted(record.model_fields_set)) if record_type.presence_flags else ""
-    return (*record.to_values(), owned)
-
-
-def _apply_staged(conn: sqlite3.Connection, record_type: type[Record], table: str) -> None:
+def _apply_staged(conn: sqlite3.Connection, record_type: type[Record], table: _StagedTable) -> None:
     """`_save_events` or `_upsert` of the staged rows of one record type, in staging order."""
     columns = list(record_type.model_fields)
-    select = f"SELECT {', '.join(columns)} FROM temp.{table}"
+    select = f"SELECT {', '.join(columns)} FROM temp.{table.name}"
     if record_type is ProvisioningEvent:
         after = conn.execute("SELECT coalesce(max(rowid), 0) FROM provisioning_events").fetchone()
         # WHERE true: without it SQLite would read ON CONFLICT as a join constraint.
@@ -694,14 +703,11 @@ def _apply_staged(conn: sqlite3.Connection, record_type: type[Record], table: st
         if conn.execute("SELECT changes()").fetchone()[0] > 0:
             fold_new_events(conn, after[0])
         return
-    owned_sets = [row[0] for row in conn.execute(f"SELECT DISTINCT _owned FROM temp.{table}")]
-    for owned_text in owned_sets:
-        owned = set(owned_text.split(",")) if record_type.presence_flags else set(columns)
-        updated = tuple(column for column in columns if column in owned)
+    for owned, number in table.owned.items():
         conn.execute(
             f"INSERT INTO {record_type.table} ({', '.join(columns)})"
-            f" {select} WHERE _owned = ? ORDER BY rowid {_on_conflict(record_type, updated)}",
-            (owned_text,),
+            f" {select} WHERE _owned = ? ORDER BY rowid {_on_conflict(record_type, owned)}",
+            (number,),
         )
 
 
@@ -730,16 +736,28 @@ def _record_type_for(table: str) -> type[Record]:
 
 
 def _upsert(conn: sqlite3.Connection, record_type: type[Record], records: list[Record]) -> None:
+    for owned, group in _group_by_owned(record_type, records).items():
+        _upsert_columns(conn, record_type, group, owned)
+
+
+def _group_by_owned(
+    record_type: type[Record], records: list[Record]
+) -> dict[tuple[str, ...], list[Record]]:
+    """Records grouped by the columns they write over an existing row (in field order).
+
+    Rows several sources describe (`Record.presence_flags`) are merged: each source updates
+    only the fields its records set. Other rows take all of a record's fields.
+    """
+    columns = tuple(record_type.model_fields)
     if not record_type.presence_flags:
-        _upsert_columns(conn, record_type, records, tuple(record_type.model_fields))
-        return
-    # Rows several sources describe: each source updates only the fields it set.
+        return {columns: records}
     by_fields: dict[frozenset[str], list[Record]] = {}
     for record in records:
         by_fields.setdefault(frozenset(record.model_fields_set), []).append(record)
-    for fields_set, group in by_fields.items():
-        owned = tuple(name for name in record_type.model_fields if name in fields_set)
-        _upsert_columns(conn, record_type, group, owned)
+    return {
+        tuple(column for column in columns if column in fields_set): group
+        for fields_set, group in by_fields.items()
+    }
 
 
 def _upsert_columns(

@@ -82,6 +82,24 @@ def test_a_staged_save_leaves_the_same_cache_as_one_batch(tmp_path):
     assert results[1]["harness_users"][0][0] == "u1"  # u0 left SCIM, u2 and u3 left NextGen
 
 
+@pytest.mark.parametrize("staged", [False, True])
+def test_records_setting_different_fields_each_update_only_their_own(cache, cache_path, staged):
+    """One poll, two shapes of user: each writes the fields it set over the cached row."""
+    save(cache, harness_scim(["u1", "u2"], [], []), staged=staged)
+    shapes: list[Record] = [
+        HarnessUser(id="u1", name="Una", in_ng=True),
+        HarnessUser(id="u2", email="new@example.com", in_ng=True),
+    ]
+    save(cache, Batch(source="harness.ng", records=shapes), staged=staged)
+    assert rows(
+        cache_path,
+        "SELECT id, email, name, external_id, in_scim, in_ng FROM harness_users ORDER BY id",
+    ) == [
+        ("u1", "u1@example.com", "Una", "x-u1", 1, 1),
+        ("u2", "new@example.com", "", "x-u2", 1, 1),
+    ]
+
+
 def test_a_key_staged_twice_takes_the_last_values_and_is_counted_once(cache, cache_path):
     staging = cache.staging("harness.ng")
     staging.add([HarnessUser(id="u1", name="Old", in_ng=True)])
