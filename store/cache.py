@@ -493,7 +493,7 @@ class Cache:
                 if isinstance(record, ProvisioningEvent)
             ]
             if events:
-                _save_events(conn, events)
+                _save_events(conn, _EVENT_VALUES, map(_event_values, events))
             for record_type, records in by_type.items():
                 _upsert(conn, record_type, records)
             _prune_snapshots(
@@ -694,14 +694,8 @@ def _apply_staged(conn: sqlite3.Connection, record_type: type[Record], table: _S
     columns = list(record_type.model_fields)
     select = f"SELECT {', '.join(columns)} FROM temp.{table.name}"
     if record_type is ProvisioningEvent:
-        after = conn.execute("SELECT coalesce(max(rowid), 0) FROM provisioning_events").fetchone()
         # WHERE true: without it SQLite would read ON CONFLICT as a join constraint.
-        conn.execute(
-            f"INSERT INTO provisioning_events ({', '.join(columns)})"
-            f" {select} WHERE true ORDER BY rowid ON CONFLICT (id) DO NOTHING"
-        )
-        if conn.execute("SELECT changes()").fetchone()[0] > 0:
-            fold_new_events(conn, after[0])
+        _save_events(conn, f"{select} WHERE true ORDER BY rowid")
         return
     for owned, number in table.owned.items():
         conn.execute(
@@ -774,24 +768,28 @@ def _upsert_columns(
     conn.executemany(sql, (record.to_values() for record in records))
 
 
-def _save_events(conn: sqlite3.Connection, events: list[ProvisioningEvent]) -> None:
+def _save_events(
+    conn: sqlite3.Connection, rows_sql: str, rows: Iterable[tuple[Any, ...]] | None = None
+) -> None:
     """Insert the events the cache lacks (Graph events are immutable) and fold them in.
 
-    The first occurrence of an id wins. Rows get increasing rowids, so the rows this
-    transaction inserted are those after the largest rowid before it; the derived tables
-    are updated from them in SQL (store.derived.fold_new_events).
+    `rows_sql` gives the events in field order: `_EVENT_VALUES` run for each of `rows`, or a
+    SELECT. The first occurrence of an id wins. Rows get increasing rowids, so the rows this
+    insert added are those after the largest rowid before it; the derived tables are updated
+    from them in SQL (store.derived.fold_new_events).
     """
+    sql = (
+        f"INSERT INTO provisioning_events ({', '.join(_EVENT_FIELDS)}) {rows_sql}"
+        " ON CONFLICT (id) DO NOTHING"
+    )
     after = conn.execute("SELECT coalesce(max(rowid), 0) FROM provisioning_events").fetchone()[0]
-    inserted = conn.executemany(_INSERT_EVENT, map(_event_values, events)).rowcount
+    inserted = (conn.execute(sql) if rows is None else conn.executemany(sql, rows)).rowcount
     if inserted > 0:
         fold_new_events(conn, after)
 
 
 _EVENT_FIELDS = tuple(ProvisioningEvent.model_fields)
-_INSERT_EVENT = (
-    f"INSERT INTO provisioning_events ({', '.join(_EVENT_FIELDS)})"
-    f" VALUES ({', '.join('?' for _ in _EVENT_FIELDS)}) ON CONFLICT (id) DO NOTHING"
-)
+_EVENT_VALUES = f"VALUES ({', '.join('?' for _ in _EVENT_FIELDS)})"
 _ACTIVITY_AT = _EVENT_FIELDS.index("activity_at")
 
 

@@ -64,13 +64,15 @@ TABLES = {
     "harness_groups": "SELECT * FROM harness_groups ORDER BY identifier",
     "harness_group_members": "SELECT * FROM harness_group_members ORDER BY 1, 2, 3",
     "provisioning_events": "SELECT * FROM provisioning_events ORDER BY id",
+    "cycles": "SELECT * FROM cycles ORDER BY 1, 2",
+    "object_state": "SELECT * FROM object_state ORDER BY 1, 2",
     "watermarks": "SELECT source, value, complete FROM watermarks",
     "poll_runs": "SELECT source, records FROM poll_runs ORDER BY id",
 }
 
 
 def test_a_staged_save_leaves_the_same_cache_as_one_batch(tmp_path):
-    """Merged presence flags, per-group snapshots, kept events: the same rows either way."""
+    """Merged presence flags, per-group snapshots, kept and folded events: the same rows."""
     results = []
     for staged in (False, True):
         path = tmp_path / f"staged-{staged}.db"
@@ -80,6 +82,8 @@ def test_a_staged_save_leaves_the_same_cache_as_one_batch(tmp_path):
         results.append({name: rows(path, sql) for name, sql in TABLES.items()})
     assert results[0] == results[1]
     assert results[1]["harness_users"][0][0] == "u1"  # u0 left SCIM, u2 and u3 left NextGen
+    assert results[1]["cycles"]
+    assert results[1]["object_state"]
 
 
 @pytest.mark.parametrize("staged", [False, True])
