@@ -24,7 +24,6 @@ from store.models import Overview, SourceFreshness, SourceName
 class FirstRead:
     """What the app reads first: the status bar's freshness, the newest poll, the overview."""
 
-    now: datetime
     freshness: list[SourceFreshness]
     last_poll_id: int
     """The newest poll when the read began: the overview shows at least that poll."""
@@ -40,7 +39,7 @@ def read_first(
     freshness = cache.freshness(now, freshness_intervals)
     with cache.reading() as db:
         answer = overview(db, now, freshness)
-    return FirstRead(now, freshness, last_poll_id, answer)
+    return FirstRead(freshness, last_poll_id, answer)
 
 
 def start_first_read(
