@@ -251,3 +251,26 @@ def rebuild_derived_state(conn: sqlite3.Connection) -> None:
     # Migrations before m010 rebuild a table that does not keep these answers yet.
     if "rules_version" in columns:
         store_failure_answers(conn)
+    # Nor before m013 the search terms.
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'object_terms'").fetchone():
+        store_search_terms(conn)
+
+
+_EVENT_TERMS = " UNION ".join(
+    f"SELECT source_id, {column} AS term FROM provisioning_events"
+    f" WHERE source_id != '' AND {column} != ''"
+    for column in ("source_id", "source_name", "target_id", "error_code")
+)
+"""Every (object, term) pair the events carry: what object_state's triggers keep on ingest."""
+
+
+def store_search_terms(conn: sqlite3.Connection) -> None:
+    """Add the search terms of every event (migration, rebuild): the triggers keep them after."""
+    conn.execute(
+        f"INSERT OR IGNORE INTO search_terms (term) SELECT DISTINCT term FROM ({_EVENT_TERMS})"
+    )
+    conn.execute(
+        "INSERT OR IGNORE INTO object_terms (term_id, source_id)"
+        f" SELECT t.id, pairs.source_id FROM ({_EVENT_TERMS}) AS pairs"
+        " JOIN search_terms AS t ON t.term = pairs.term"
+    )

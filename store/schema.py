@@ -580,3 +580,68 @@ def m012_directory_answers_keep_member_lists(db: Database) -> None:
             f" WHEN ({_prefixed('OLD', columns)}) IS NOT ({_prefixed('NEW', columns)})"
             f" BEGIN {_STALE_WITH_MEMBERS}; END"
         )
+
+
+_SEARCH_TERMS = (
+    "CREATE TABLE search_terms (id INTEGER PRIMARY KEY, term TEXT NOT NULL UNIQUE)",
+    # Contentless, without positions: the text is in search_terms, and a lookup asks for rows
+    # holding every trigram of the text (a superset it then checks with LIKE).
+    "CREATE VIRTUAL TABLE search_terms_text USING fts5(term, content='', detail='none',"
+    " tokenize='trigram')",
+    "CREATE TRIGGER search_terms_text_insert AFTER INSERT ON search_terms"
+    " BEGIN INSERT INTO search_terms_text (rowid, term) VALUES (NEW.id, NEW.term); END",
+    "CREATE TABLE object_terms (term_id INTEGER NOT NULL, source_id TEXT NOT NULL,"
+    " PRIMARY KEY (term_id, source_id)) WITHOUT ROWID",
+)
+"""Every id, name, target id and error code an object's events carried, once each."""
+
+_TERM_COLUMNS = ("source_id", "source_name", "target_id", "error_code")
+"""The object_state columns that are search terms (the event columns the filter matches,
+but the cycle id: cycles are looked up in their own table)."""
+
+
+def _add_term(column: str, changed: str) -> str:
+    """Trigger statements keeping NEW's `column` as a term of its object, when `changed`."""
+    value = f"NEW.{column}"
+    when = f"{value} != '' AND {changed}"
+    # DO NOTHING, not OR IGNORE: the fold's upsert would override a trigger's OR IGNORE.
+    return (
+        f"INSERT INTO search_terms (term) SELECT {value} WHERE {when} ON CONFLICT DO NOTHING;"
+        " INSERT INTO object_terms (term_id, source_id)"
+        f" SELECT id, NEW.source_id FROM search_terms WHERE term = {value} AND {when}"
+        " ON CONFLICT DO NOTHING;"
+    )
+
+
+@migrations()
+def m013_search_terms(db: Database) -> None:
+    """Find the objects whose events carried a text by index: ids, names, target ids, codes.
+
+    The Events text filter scanned every object's row with three LIKEs (25-45 ms at 100,000
+    objects). A trigram index over the distinct terms finds the few that can hold a text, and
+    `object_terms` the objects whose events carried them. Triggers on object_state add terms
+    when an object first appears and when its name, target id or error code changes: the
+    fold passes every event through its object's row in time order, so every value an event
+    carried is seen, and an object whose values do not change costs the fold one comparison.
+    Terms are only added: events are never deleted.
+    """
+    for statement in _SEARCH_TERMS:
+        db.execute(statement)
+    changing = ", ".join(_TERM_COLUMNS[1:])
+    db.execute(
+        "CREATE TRIGGER object_state_terms_insert AFTER INSERT ON object_state BEGIN "
+        + "".join(_add_term(column, "true") for column in _TERM_COLUMNS)
+        + " END"
+    )
+    db.execute(
+        "CREATE TRIGGER object_state_terms_update AFTER UPDATE OF"
+        f" {changing} ON object_state"
+        f" WHEN ({_prefixed('OLD', changing)}) IS NOT ({_prefixed('NEW', changing)}) BEGIN "
+        + "".join(
+            _add_term(column, f"NEW.{column} IS NOT OLD.{column}") for column in _TERM_COLUMNS[1:]
+        )
+        + " END"
+    )
+    from store.derived import store_search_terms
+
+    store_search_terms(db.conn)

@@ -85,6 +85,11 @@ READS: dict[str, Callable[[Database], Any]] = {
         db, 200, ("2026-11-01T00:30:00.000000Z", "e030"), "failure"
     ),
     "recent_events text": lambda db: health.recent_events(db, 200, None, None, "user3@"),
+    "recent_events text failures keyset": lambda db: health.recent_events(
+        db, 200, ("2026-11-01T00:30:00.000000Z", "e030"), "failure", "user3@"
+    ),
+    "recent_events short text": lambda db: health.recent_events(db, 200, None, "failure", "3@"),
+    "recent_events cycle text": lambda db: health.recent_events(db, 200, None, "failure", "c2"),
     "cycle_events": lambda db: health.cycle_events(db, "job", "c2"),
     "event_by_id": lambda db: health.event_by_id(db, "e007"),
     "recent_cycles": lambda db: health.recent_cycles(db, 100),
@@ -120,3 +125,26 @@ def test_pending_retries_walk_their_index_in_order(cache_path: Path) -> None:
     plan = _plan(cache_path, sql)
     assert any("USING COVERING INDEX object_state_pending" in step for step in plan), plan
     assert not any("TEMP B-TREE" in step for step in plan), plan
+
+
+def test_a_text_finds_its_objects_through_the_term_index(cache_path: Path) -> None:
+    """Terms by their trigram index, then their objects by key: nothing scanned but the
+    terms of a text too short for trigrams (one row per distinct term)."""
+    plans = {}
+    for text in ("user3@", "3@"):
+        seen: list[str] = []
+        conn = sqlite3.connect(cache_path)
+        conn.set_trace_callback(seen.append)
+        try:
+            health._matching_objects(Database(conn), text)
+        finally:
+            conn.close()
+        (sql,) = [statement for statement in seen if "object_terms" in statement]
+        plans[text] = _plan(cache_path, sql)
+    assert any("VIRTUAL TABLE INDEX 0:M" in step for step in plans["user3@"]), plans
+    assert "SCAN search_terms" in plans["3@"], plans
+    for plan in plans.values():
+        assert "SEARCH t USING PRIMARY KEY (term_id=?)" in plan, plan
+        assert "SEARCH o USING PRIMARY KEY (source_id=?)" in plan, plan
+        scans = [step for step in plan if FULL_SCAN.search(step)]
+        assert all(step.startswith("SCAN search_terms") for step in scans), plan
