@@ -256,21 +256,30 @@ def rebuild_derived_state(conn: sqlite3.Connection) -> None:
         store_search_terms(conn)
 
 
-_EVENT_TERMS = " UNION ".join(
-    f"SELECT source_id, {column} AS term FROM provisioning_events"
+_EVENT_TERMS = " UNION ALL ".join(
+    f"SELECT source_id, {column} AS term, activity_at FROM provisioning_events"
     f" WHERE source_id != '' AND {column} != ''"
     for column in ("source_id", "source_name", "target_id", "error_code")
 )
-"""Every (object, term) pair the events carry: what object_state's triggers keep on ingest."""
+"""Every (object, term, time) the events carry: what object_state's triggers keep on ingest."""
 
 
 def store_search_terms(conn: sqlite3.Connection) -> None:
-    """Add the search terms of every event (migration, rebuild): the triggers keep them after."""
+    """Add the search terms of every event (migration, rebuild): the triggers keep them after.
+
+    A term's `retired_at` is its last event's time: whether an object carries it now the
+    reader learns from object_state.
+    """
     conn.execute(
         f"INSERT OR IGNORE INTO search_terms (term) SELECT DISTINCT term FROM ({_EVENT_TERMS})"
     )
     conn.execute(
-        "INSERT OR IGNORE INTO object_terms (term_id, source_id)"
-        f" SELECT t.id, pairs.source_id FROM ({_EVENT_TERMS}) AS pairs"
-        " JOIN search_terms AS t ON t.term = pairs.term"
+        "INSERT INTO object_terms (term_id, object_id, retired_at)"
+        " SELECT term.id, object.id, max(pairs.activity_at)"
+        f" FROM ({_EVENT_TERMS}) AS pairs"
+        " JOIN search_terms AS term ON term.term = pairs.term"
+        " JOIN search_terms AS object ON object.term = pairs.source_id"
+        " WHERE true GROUP BY term.id, object.id ORDER BY term.id, object.id"
+        " ON CONFLICT DO UPDATE SET retired_at = max(coalesce(retired_at, ''),"
+        " excluded.retired_at)"
     )

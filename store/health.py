@@ -435,23 +435,28 @@ def _matching_objects(db: Database, text: str) -> list[_Source]:
 
     The terms (m013) holding every trigram of a text of three characters or more are found
     through their index, then checked with LIKE (the index folds case beyond ASCII, LIKE does
-    not); a shorter text is checked against every term.
+    not); a shorter text is checked against every term. An object's events carrying a term
+    are no newer than when it last stopped carrying it, or than its newest event if one of
+    its rows (one a job) carries it now: the newer of the two is its source's time.
     """
     like = _like(text)
     if len(text) >= _TRIGRAM:
         terms = (
-            "SELECT id FROM search_terms WHERE id IN (SELECT rowid FROM search_terms_text"
+            "SELECT id, term FROM search_terms WHERE id IN (SELECT rowid FROM search_terms_text"
             " WHERE search_terms_text MATCH ?) AND term LIKE ? ESCAPE '\\'"
         )
         params: list[Any] = [_trigram_query(text), like]
     else:
-        terms = "SELECT id FROM search_terms WHERE term LIKE ? ESCAPE '\\'"
+        terms = "SELECT id, term FROM search_terms WHERE term LIKE ? ESCAPE '\\'"
         params = [like]
     rows = db.execute(
         # CROSS JOIN keeps the order: from the few terms to their objects, never the reverse.
-        f"SELECT max(o.latest_at), o.source_id FROM ({terms}) AS hits"
+        "SELECT max(max(coalesce(t.retired_at, '')), max(CASE WHEN hits.term IN"
+        " (s.source_id, s.source_name, s.target_id, s.error_code) THEN s.latest_at ELSE '' END)),"
+        f" s.source_id FROM ({terms}) AS hits"
         " CROSS JOIN object_terms AS t ON t.term_id = hits.id"
-        " CROSS JOIN object_state AS o ON o.source_id = t.source_id GROUP BY o.source_id",
+        " CROSS JOIN search_terms AS o ON o.id = t.object_id"
+        " CROSS JOIN object_state AS s ON s.source_id = o.term GROUP BY s.source_id",
         params,
     )
     return [_Source(newest_at, "object", source_id) for newest_at, source_id in rows]

@@ -587,13 +587,15 @@ _SEARCH_TERMS = (
     # Contentless, without positions: the text is in search_terms, and a lookup asks for rows
     # holding every trigram of the text (a superset it then checks with LIKE).
     "CREATE VIRTUAL TABLE search_terms_text USING fts5(term, content='', detail='none',"
-    " tokenize='trigram')",
+    " columnsize=0, tokenize='trigram')",
     "CREATE TRIGGER search_terms_text_insert AFTER INSERT ON search_terms"
     " BEGIN INSERT INTO search_terms_text (rowid, term) VALUES (NEW.id, NEW.term); END",
-    "CREATE TABLE object_terms (term_id INTEGER NOT NULL, source_id TEXT NOT NULL,"
-    " PRIMARY KEY (term_id, source_id)) WITHOUT ROWID",
+    # An object by its id's term: integers instead of a GUID a row.
+    "CREATE TABLE object_terms (term_id INTEGER NOT NULL, object_id INTEGER NOT NULL,"
+    " retired_at TEXT, PRIMARY KEY (term_id, object_id)) WITHOUT ROWID",
 )
-"""Every id, name, target id and error code an object's events carried, once each."""
+"""Every id, name, target id and error code an object's events carried, once each, and when
+the object last stopped carrying it (NULL: never yet)."""
 
 _TERM_COLUMNS = ("source_id", "source_name", "target_id", "error_code")
 """The object_state columns that are search terms (the event columns the filter matches,
@@ -607,9 +609,26 @@ def _add_term(column: str, changed: str) -> str:
     # DO NOTHING, not OR IGNORE: the fold's upsert would override a trigger's OR IGNORE.
     return (
         f"INSERT INTO search_terms (term) SELECT {value} WHERE {when} ON CONFLICT DO NOTHING;"
-        " INSERT INTO object_terms (term_id, source_id)"
-        f" SELECT id, NEW.source_id FROM search_terms WHERE term = {value} AND {when}"
+        " INSERT INTO object_terms (term_id, object_id) SELECT term.id, object.id"
+        " FROM search_terms AS term, search_terms AS object"
+        f" WHERE term.term = {value} AND object.term = NEW.source_id AND {when}"
         " ON CONFLICT DO NOTHING;"
+    )
+
+
+def _retire_term(column: str) -> str:
+    """A trigger statement noting when OLD's `column` was last carried, when it changed.
+
+    OLD.latest_at is the time of the last event folded in with that value (the fold goes in
+    time order), so no event carried it later in this row: an upper bound a reader can
+    stop at (`store.health._matching_objects`).
+    """
+    value = f"OLD.{column}"
+    return (
+        f"UPDATE object_terms SET retired_at = max(coalesce(retired_at, ''), OLD.latest_at)"
+        f" WHERE term_id = (SELECT id FROM search_terms WHERE term = {value})"
+        " AND object_id = (SELECT id FROM search_terms WHERE term = OLD.source_id)"
+        f" AND {value} != '' AND NEW.{column} IS NOT {value};"
     )
 
 
@@ -619,11 +638,12 @@ def m013_search_terms(db: Database) -> None:
 
     The Events text filter scanned every object's row with three LIKEs (25-45 ms at 100,000
     objects). A trigram index over the distinct terms finds the few that can hold a text, and
-    `object_terms` the objects whose events carried them. Triggers on object_state add terms
-    when an object first appears and when its name, target id or error code changes: the
-    fold passes every event through its object's row in time order, so every value an event
-    carried is seen, and an object whose values do not change costs the fold one comparison.
-    Terms are only added: events are never deleted.
+    `object_terms` the objects whose events carried them, with when each last stopped
+    carrying it. Triggers on object_state keep both when an object first appears and when
+    its name, target id or error code changes: the fold passes every event through its
+    object's row in time order, so every value an event carried is seen, and an object whose
+    values do not change costs the fold one comparison. Terms are only added: events are
+    never deleted.
     """
     for statement in _SEARCH_TERMS:
         db.execute(statement)
@@ -638,7 +658,8 @@ def m013_search_terms(db: Database) -> None:
         f" {changing} ON object_state"
         f" WHEN ({_prefixed('OLD', changing)}) IS NOT ({_prefixed('NEW', changing)}) BEGIN "
         + "".join(
-            _add_term(column, f"NEW.{column} IS NOT OLD.{column}") for column in _TERM_COLUMNS[1:]
+            _retire_term(column) + _add_term(column, f"NEW.{column} IS NOT OLD.{column}")
+            for column in _TERM_COLUMNS[1:]
         )
         + " END"
     )

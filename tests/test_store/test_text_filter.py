@@ -232,8 +232,9 @@ def test_terms_kept_on_ingest_are_those_of_every_event(tenant):
 def _object_terms(conn: sqlite3.Connection) -> set[tuple[str, str]]:
     return set(
         conn.execute(
-            "SELECT s.term, t.source_id FROM object_terms AS t"
+            "SELECT s.term, o.term FROM object_terms AS t"
             " JOIN search_terms AS s ON s.id = t.term_id"
+            " JOIN search_terms AS o ON o.id = t.object_id"
         ).fetchall()
     )
 
@@ -273,3 +274,30 @@ def test_an_object_renamed_one_event_at_a_time_is_found_by_every_name(tmp_path):
 )
 def test_a_text_is_quoted_into_trigrams_never_fts_syntax(text, query):
     assert health._trigram_query(text) == query
+
+
+def test_an_objects_time_bounds_its_events_carrying_the_text(tenant):
+    """The lookup may stop at a source's time: no event of it carrying the text is newer.
+
+    Also after the object stopped carrying the text (a rename, a changed error code or target
+    id) and in another job's row, where the time is when it stopped, not its newest event.
+    """
+    path, events = tenant
+    for text in TEXTS:
+        with Cache.open_reader(path).reading() as db:
+            sources = {
+                source.key: source.newest_at for source in health._matching_objects(db, text)
+            }
+        carried: dict[str, str] = {}
+        for event in events:
+            values = (event.source_id, event.source_name, event.target_id, event.error_code)
+            if event.source_id and any(_ascii_lower(text) in _ascii_lower(v) for v in values):
+                carried[event.source_id] = max(carried.get(event.source_id, ""), _key(event)[0])
+        assert set(sources) == set(carried), text
+        assert all(sources[key] >= at for key, at in carried.items()), text
+    newest = {event.source_id: _key(event)[0] for event in sorted(events, key=_key)}
+    with Cache.open_reader(path).reading() as db:
+        renamed = {
+            source.key: source.newest_at for source in health._matching_objects(db, "before-")
+        }
+    assert any(at < newest[key] for key, at in renamed.items()), "renamed objects stop earlier"
