@@ -267,19 +267,31 @@ _EVENT_TERMS = " UNION ALL ".join(
 def store_search_terms(conn: sqlite3.Connection) -> None:
     """Add the search terms of every event (migration, rebuild): the triggers keep them after.
 
-    A term's `retired_at` is its last event's time: whether an object carries it now the
-    reader learns from object_state.
+    A term's release time is its object's last event carrying it; its holders are counted
+    from object_state again.
     """
     conn.execute(
         f"INSERT OR IGNORE INTO search_terms (term) SELECT DISTINCT term FROM ({_EVENT_TERMS})"
     )
     conn.execute(
-        "INSERT INTO object_terms (term_id, object_id, retired_at)"
+        "INSERT INTO object_terms (term_id, object_id, released_at)"
         " SELECT term.id, object.id, max(pairs.activity_at)"
         f" FROM ({_EVENT_TERMS}) AS pairs"
         " JOIN search_terms AS term ON term.term = pairs.term"
         " JOIN search_terms AS object ON object.term = pairs.source_id"
         " WHERE true GROUP BY term.id, object.id ORDER BY term.id, object.id"
-        " ON CONFLICT DO UPDATE SET retired_at = max(coalesce(retired_at, ''),"
-        " excluded.retired_at)"
+        " ON CONFLICT DO UPDATE SET released_at = max(released_at, excluded.released_at)"
+    )
+    conn.execute("UPDATE object_terms SET holders = 0 WHERE holders != 0")
+    conn.execute(
+        "UPDATE object_terms SET holders = held.holders FROM (SELECT term.id AS term_id,"
+        " object.id AS object_id, count(*) AS holders FROM ("
+        + " UNION ALL ".join(
+            f"SELECT source_id, {column} AS term FROM object_state WHERE {column} != ''"
+            for column in ("source_id", "source_name", "target_id", "error_code")
+        )
+        + ") AS held_terms JOIN search_terms AS term ON term.term = held_terms.term"
+        " JOIN search_terms AS object ON object.term = held_terms.source_id"
+        " GROUP BY term.id, object.id) AS held"
+        " WHERE object_terms.term_id = held.term_id AND object_terms.object_id = held.object_id"
     )

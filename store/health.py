@@ -340,7 +340,7 @@ class _Source(NamedTuple):
 
     newest_at: str
     kind: Literal["object", "cycle", "anonymous"]
-    key: str  # the object's source id, the cycle's id; "" for events without a source id
+    key: str | int  # an object's term id, a cycle's id; "" for events without a source id
     started_at: str = ""  # a cycle's first event's time
 
 
@@ -396,7 +396,8 @@ def _source_events(
         for row in _rows(
             db,
             "SELECT * FROM provisioning_events INDEXED BY provisioning_events_source"
-            f" WHERE source_id IN ({marks}){since} AND {filters} {order}",
+            f" WHERE source_id IN (SELECT term FROM search_terms WHERE id IN ({marks}))"
+            f"{since} AND {filters} {order}",
             [*object_ids, *since_params, *filter_params, limit],
         ):
             page[row["id"]] = row
@@ -436,30 +437,29 @@ def _matching_objects(db: Database, text: str) -> list[_Source]:
     The terms (m013) holding every trigram of a text of three characters or more are found
     through their index, then checked with LIKE (the index folds case beyond ASCII, LIKE does
     not); a shorter text is checked against every term. An object's events carrying a term
-    are no newer than when it last stopped carrying it, or than its newest event if one of
-    its rows (one a job) carries it now: the newer of the two is its source's time.
+    are no newer than its newest event if it holds the term now, else than when it stopped
+    holding it: the newest such time over its terms is its source's time. The key is the
+    object's term id (its source id's).
     """
     like = _like(text)
     if len(text) >= _TRIGRAM:
         terms = (
-            "SELECT id, term FROM search_terms WHERE id IN (SELECT rowid FROM search_terms_text"
+            "SELECT id FROM search_terms WHERE id IN (SELECT rowid FROM search_terms_text"
             " WHERE search_terms_text MATCH ?) AND term LIKE ? ESCAPE '\\'"
         )
         params: list[Any] = [_trigram_query(text), like]
     else:
-        terms = "SELECT id, term FROM search_terms WHERE term LIKE ? ESCAPE '\\'"
+        terms = "SELECT id FROM search_terms WHERE term LIKE ? ESCAPE '\\'"
         params = [like]
     rows = db.execute(
         # CROSS JOIN keeps the order: from the few terms to their objects, never the reverse.
-        "SELECT max(max(coalesce(t.retired_at, '')), max(CASE WHEN hits.term IN"
-        " (s.source_id, s.source_name, s.target_id, s.error_code) THEN s.latest_at ELSE '' END)),"
-        f" s.source_id FROM ({terms}) AS hits"
-        " CROSS JOIN object_terms AS t ON t.term_id = hits.id"
-        " CROSS JOIN search_terms AS o ON o.id = t.object_id"
-        " CROSS JOIN object_state AS s ON s.source_id = o.term GROUP BY s.source_id",
+        "SELECT max(CASE WHEN t.holders > 0 THEN (SELECT max(s.latest_at) FROM object_state"
+        " AS s WHERE s.source_id = (SELECT term FROM search_terms WHERE id = t.object_id))"
+        f" ELSE t.released_at END), t.object_id FROM ({terms}) AS hits"
+        " CROSS JOIN object_terms AS t ON t.term_id = hits.id GROUP BY t.object_id",
         params,
     )
-    return [_Source(newest_at, "object", source_id) for newest_at, source_id in rows]
+    return [_Source(newest_at, "object", object_id) for newest_at, object_id in rows]
 
 
 def _trigram_query(text: str) -> str:

@@ -592,43 +592,43 @@ _SEARCH_TERMS = (
     " BEGIN INSERT INTO search_terms_text (rowid, term) VALUES (NEW.id, NEW.term); END",
     # An object by its id's term: integers instead of a GUID a row.
     "CREATE TABLE object_terms (term_id INTEGER NOT NULL, object_id INTEGER NOT NULL,"
-    " retired_at TEXT, PRIMARY KEY (term_id, object_id)) WITHOUT ROWID",
+    " holders INTEGER NOT NULL DEFAULT 0, released_at TEXT NOT NULL DEFAULT '',"
+    " PRIMARY KEY (term_id, object_id)) WITHOUT ROWID",
 )
-"""Every id, name, target id and error code an object's events carried, once each, and when
-the object last stopped carrying it (NULL: never yet)."""
+"""Every id, name, target id and error code an object's events carried, once each: how many
+of its object_state values hold it now, and when one last stopped holding it."""
 
 _TERM_COLUMNS = ("source_id", "source_name", "target_id", "error_code")
 """The object_state columns that are search terms (the event columns the filter matches,
 but the cycle id: cycles are looked up in their own table)."""
 
+_OBJECT_TERM = (
+    "term_id = (SELECT id FROM search_terms WHERE term = {value})"
+    " AND object_id = (SELECT id FROM search_terms WHERE term = {row}.source_id)"
+)
 
-def _add_term(column: str, changed: str) -> str:
-    """Trigger statements keeping NEW's `column` as a term of its object, when `changed`."""
+
+def _hold_term(column: str, changed: str) -> str:
+    """Trigger statements counting NEW's `column` as a term its object holds, when `changed`."""
     value = f"NEW.{column}"
     when = f"{value} != '' AND {changed}"
     # DO NOTHING, not OR IGNORE: the fold's upsert would override a trigger's OR IGNORE.
     return (
         f"INSERT INTO search_terms (term) SELECT {value} WHERE {when} ON CONFLICT DO NOTHING;"
-        " INSERT INTO object_terms (term_id, object_id) SELECT term.id, object.id"
+        " INSERT INTO object_terms (term_id, object_id, holders) SELECT term.id, object.id, 1"
         " FROM search_terms AS term, search_terms AS object"
         f" WHERE term.term = {value} AND object.term = NEW.source_id AND {when}"
-        " ON CONFLICT DO NOTHING;"
+        " ON CONFLICT DO UPDATE SET holders = holders + 1;"
     )
 
 
-def _retire_term(column: str) -> str:
-    """A trigger statement noting when OLD's `column` was last carried, when it changed.
-
-    OLD.latest_at is the time of the last event folded in with that value (the fold goes in
-    time order), so no event carried it later in this row: an upper bound a reader can
-    stop at (`store.health._matching_objects`).
-    """
+def _release_term(column: str, changed: str, released_at: str) -> str:
+    """A trigger statement counting OLD's `column` out, noting when, when `changed`."""
     value = f"OLD.{column}"
     return (
-        f"UPDATE object_terms SET retired_at = max(coalesce(retired_at, ''), OLD.latest_at)"
-        f" WHERE term_id = (SELECT id FROM search_terms WHERE term = {value})"
-        " AND object_id = (SELECT id FROM search_terms WHERE term = OLD.source_id)"
-        f" AND {value} != '' AND NEW.{column} IS NOT {value};"
+        "UPDATE object_terms SET holders = holders - 1,"
+        f" released_at = max(released_at, {released_at})"
+        f" WHERE {_OBJECT_TERM.format(value=value, row='OLD')} AND {value} != '' AND {changed};"
     )
 
 
@@ -638,19 +638,20 @@ def m013_search_terms(db: Database) -> None:
 
     The Events text filter scanned every object's row with three LIKEs (25-45 ms at 100,000
     objects). A trigram index over the distinct terms finds the few that can hold a text, and
-    `object_terms` the objects whose events carried them, with when each last stopped
-    carrying it. Triggers on object_state keep both when an object first appears and when
-    its name, target id or error code changes: the fold passes every event through its
-    object's row in time order, so every value an event carried is seen, and an object whose
-    values do not change costs the fold one comparison. Terms are only added: events are
-    never deleted.
+    `object_terms` the objects whose events carried them. The fold passes every event through
+    its object's row in time order, so triggers on object_state see every value an event
+    carried; they run when an object's row is added or removed, or its name, target id or
+    error code changes (an object whose values do not change costs the fold one comparison).
+    A value that stops being held is noted with the time of the last event that held it
+    (OLD.latest_at): no event of the object carried it later, unless a row holds it now.
+    Terms are only added: events are never deleted.
     """
     for statement in _SEARCH_TERMS:
         db.execute(statement)
     changing = ", ".join(_TERM_COLUMNS[1:])
     db.execute(
         "CREATE TRIGGER object_state_terms_insert AFTER INSERT ON object_state BEGIN "
-        + "".join(_add_term(column, "true") for column in _TERM_COLUMNS)
+        + "".join(_hold_term(column, "true") for column in _TERM_COLUMNS)
         + " END"
     )
     db.execute(
@@ -658,9 +659,17 @@ def m013_search_terms(db: Database) -> None:
         f" {changing} ON object_state"
         f" WHEN ({_prefixed('OLD', changing)}) IS NOT ({_prefixed('NEW', changing)}) BEGIN "
         + "".join(
-            _retire_term(column) + _add_term(column, f"NEW.{column} IS NOT OLD.{column}")
+            _release_term(column, f"NEW.{column} IS NOT OLD.{column}", "OLD.latest_at")
+            + _hold_term(column, f"NEW.{column} IS NOT OLD.{column}")
             for column in _TERM_COLUMNS[1:]
         )
+        + " END"
+    )
+    # A row is removed to be folded again from all its events (store.derived), which holds
+    # and releases its values again: the removal notes no time.
+    db.execute(
+        "CREATE TRIGGER object_state_terms_delete AFTER DELETE ON object_state BEGIN "
+        + "".join(_release_term(column, "true", "''") for column in _TERM_COLUMNS)
         + " END"
     )
     from store.derived import store_search_terms

@@ -145,7 +145,7 @@ def test_a_text_finds_its_objects_through_the_term_index(cache_path: Path) -> No
     assert "SCAN search_terms" in plans["3@"], plans
     for plan in plans.values():
         assert "SEARCH t USING PRIMARY KEY (term_id=?)" in plan, plan
-        assert "SEARCH o USING INTEGER PRIMARY KEY (rowid=?)" in plan, plan
-        assert "SEARCH s USING PRIMARY KEY (source_id=?)" in plan, plan
+        assert "SEARCH search_terms USING INTEGER PRIMARY KEY (rowid=?)" in plan, plan
+        assert "SEARCH s USING PRIMARY KEY (source_id=?)" in plan, plan  # holders' times
         scans = [step for step in plan if FULL_SCAN.search(step)]
         assert all(step.startswith("SCAN search_terms") for step in scans), plan

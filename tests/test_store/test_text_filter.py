@@ -284,10 +284,7 @@ def test_an_objects_time_bounds_its_events_carrying_the_text(tenant):
     """
     path, events = tenant
     for text in TEXTS:
-        with Cache.open_reader(path).reading() as db:
-            sources = {
-                source.key: source.newest_at for source in health._matching_objects(db, text)
-            }
+        sources = _object_times(path, text)
         carried: dict[str, str] = {}
         for event in events:
             values = (event.source_id, event.source_name, event.target_id, event.error_code)
@@ -296,8 +293,38 @@ def test_an_objects_time_bounds_its_events_carrying_the_text(tenant):
         assert set(sources) == set(carried), text
         assert all(sources[key] >= at for key, at in carried.items()), text
     newest = {event.source_id: _key(event)[0] for event in sorted(events, key=_key)}
-    with Cache.open_reader(path).reading() as db:
-        renamed = {
-            source.key: source.newest_at for source in health._matching_objects(db, "before-")
-        }
+    renamed = _object_times(path, "before-")
     assert any(at < newest[key] for key, at in renamed.items()), "renamed objects stop earlier"
+
+
+def _object_times(path: Path, text: str) -> dict[str, str]:
+    """The lookup's objects for `text` by source id, with their times."""
+    with Cache.open_reader(path).reading() as db:
+        sources = health._matching_objects(db, text)
+        return {
+            db.execute("SELECT term FROM search_terms WHERE id = ?", [source.key]).fetchone()[0]: (
+                source.newest_at
+            )
+            for source in sources
+        }
+
+
+def test_holders_count_the_values_object_state_holds(tenant):
+    """Each (term, object) is held by as many object_state values as hold it now."""
+    path, _events = tenant
+    with sqlite3.connect(path) as conn:
+        kept = set(
+            conn.execute(
+                "SELECT s.term, o.term, t.holders FROM object_terms AS t"
+                " JOIN search_terms AS s ON s.id = t.term_id"
+                " JOIN search_terms AS o ON o.id = t.object_id WHERE t.holders != 0"
+            ).fetchall()
+        )
+        held: dict[tuple[str, str], int] = {}
+        for row in conn.execute(
+            "SELECT source_id, source_id, source_name, target_id, error_code FROM object_state"
+        ):
+            for value in row[1:]:
+                if value:
+                    held[(value, row[0])] = held.get((value, row[0]), 0) + 1
+    assert kept == {(term, source, count) for (term, source), count in held.items()}
