@@ -8,9 +8,11 @@ matters, an explicit `now` so answers are reproducible.
 from __future__ import annotations
 
 import functools
+import heapq
+import itertools
 import sqlite3
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
@@ -359,17 +361,22 @@ def _looked_up(
     every other source are no newer than the next source's newest event (the floor), so a
     page of matches newer than the floor is the answer. Otherwise twice the sources are read.
     """
-    sources = sorted(
-        [*_matching_objects(db, text), *_matching_cycles(db, text), *_anonymous(db)],
-        reverse=True,
-    )
+    others = sorted([*_matching_cycles(db, text), *_anonymous(db)], reverse=True)
+    # Objects come sorted from SQL and are taken as needed: thousands may match.
+    objects = _matching_objects(db, text)
+    newest_first = heapq.merge(objects, others, reverse=True)
+    sources: list[_Source] = []
     taken = _FIRST_SOURCES
-    while True:
-        floor = sources[taken].newest_at if taken < len(sources) else None
-        page = _source_events(db, sources[:taken], conditions, params, text, limit, floor)
-        if floor is None or (len(page) >= limit and page[-1]["activity_at"] > floor):
-            return page
-        taken *= 2
+    try:
+        while True:
+            sources += itertools.islice(newest_first, taken + 1 - len(sources))
+            floor = sources[taken].newest_at if taken < len(sources) else None
+            page = _source_events(db, sources[:taken], conditions, params, text, limit, floor)
+            if floor is None or (len(page) >= limit and page[-1]["activity_at"] > floor):
+                return page
+            taken *= 2
+    finally:
+        objects.close()  # its statement ends now, not whenever the generator is collected
 
 
 def _source_events(
@@ -431,7 +438,7 @@ _TRIGRAM = 3
 """The shortest text the trigram index of search terms can look up."""
 
 
-def _matching_objects(db: Database, text: str) -> list[_Source]:
+def _matching_objects(db: Database, text: str) -> Iterator[_Source]:
     """Objects whose events carried an id, name, target id or error code containing `text`.
 
     The terms (m013) holding every trigram of a text of three characters or more are found
@@ -439,7 +446,7 @@ def _matching_objects(db: Database, text: str) -> list[_Source]:
     not); a shorter text is checked against every term. An object's events carrying a term
     are no newer than its newest event if it holds the term now, else than when it stopped
     holding it: the newest such time over its terms is its source's time. The key is the
-    object's term id (its source id's).
+    object's term id (its source id's). Newest first.
     """
     like = _like(text)
     if len(text) >= _TRIGRAM:
@@ -456,10 +463,12 @@ def _matching_objects(db: Database, text: str) -> list[_Source]:
         "SELECT max(CASE WHEN t.holders > 0 THEN (SELECT max(s.latest_at) FROM object_state"
         " AS s WHERE s.source_id = (SELECT term FROM search_terms WHERE id = t.object_id))"
         f" ELSE t.released_at END), t.object_id FROM ({terms}) AS hits"
-        " CROSS JOIN object_terms AS t ON t.term_id = hits.id GROUP BY t.object_id",
+        " CROSS JOIN object_terms AS t ON t.term_id = hits.id GROUP BY t.object_id"
+        " ORDER BY 1 DESC, 2 DESC",
         params,
     )
-    return [_Source(newest_at, "object", object_id) for newest_at, object_id in rows]
+    for newest_at, object_id in rows:  # read as the caller needs them
+        yield _Source(newest_at, "object", object_id)
 
 
 def _trigram_query(text: str) -> str:

@@ -136,7 +136,7 @@ def test_a_text_finds_its_objects_through_the_term_index(cache_path: Path) -> No
         conn = sqlite3.connect(cache_path)
         conn.set_trace_callback(seen.append)
         try:
-            health._matching_objects(Database(conn), text)
+            list(health._matching_objects(Database(conn), text))
         finally:
             conn.close()
         (sql,) = [statement for statement in seen if "object_terms" in statement]

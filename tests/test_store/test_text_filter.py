@@ -259,7 +259,7 @@ def test_an_object_renamed_one_event_at_a_time_is_found_by_every_name(tmp_path):
         cache.save_batch(Batch(source="graph.provisioning", records=events), T0, T0)
     for index in range(5):
         with Cache.open_reader(path).reading() as db:
-            assert health._matching_objects(db, f"name-{index}")
+            assert list(health._matching_objects(db, f"name-{index}"))
         assert _filter(path, f"name-{index}", 10) == [f"e{index}"]
 
 
@@ -300,7 +300,7 @@ def test_an_objects_time_bounds_its_events_carrying_the_text(tenant):
 def _object_times(path: Path, text: str) -> dict[str, str]:
     """The lookup's objects for `text` by source id, with their times."""
     with Cache.open_reader(path).reading() as db:
-        sources = health._matching_objects(db, text)
+        sources = list(health._matching_objects(db, text))
         return {
             db.execute("SELECT term FROM search_terms WHERE id = ?", [source.key]).fetchone()[0]: (
                 source.newest_at
