@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import heapq
 import itertools
+import json
 import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -398,14 +399,14 @@ def _source_events(
     page: dict[str, dict[str, Any]] = {}
     object_ids = [source.key for source in sources if source.kind == "object"]
     if object_ids:
-        marks = ", ".join("?" for _ in object_ids)
         # By the object index: the status or time index would walk every failure or event.
+        # The ids as one JSON list: tens of thousands are more than SQLite's parameters.
         for row in _rows(
             db,
             "SELECT * FROM provisioning_events INDEXED BY provisioning_events_source"
-            f" WHERE source_id IN (SELECT term FROM search_terms WHERE id IN ({marks}))"
-            f"{since} AND {filters} {order}",
-            [*object_ids, *since_params, *filter_params, limit],
+            " WHERE source_id IN (SELECT term FROM search_terms WHERE id IN"
+            f" (SELECT value FROM json_each(?))){since} AND {filters} {order}",
+            [json.dumps(object_ids), *since_params, *filter_params, limit],
         ):
             page[row["id"]] = row
     for source in sources:
