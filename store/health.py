@@ -13,7 +13,7 @@ import itertools
 import json
 import sqlite3
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
@@ -439,7 +439,7 @@ _TRIGRAM = 3
 """The shortest text the trigram index of search terms can look up."""
 
 
-def _matching_objects(db: Database, text: str) -> Iterator[_Source]:
+def _matching_objects(db: Database, text: str) -> Generator[_Source]:
     """Objects whose events carried an id, name, target id or error code containing `text`.
 
     The terms (m013) holding every trigram of a text of three characters or more are found
