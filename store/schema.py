@@ -594,6 +594,8 @@ _SEARCH_TERMS = (
     "CREATE TABLE object_terms (term_id INTEGER NOT NULL, object_id INTEGER NOT NULL,"
     " holders INTEGER NOT NULL DEFAULT 0, released_at TEXT NOT NULL DEFAULT '',"
     " PRIMARY KEY (term_id, object_id)) WITHOUT ROWID",
+    # Objects no longer holding a term, newest first: read as a lookup needs them.
+    "CREATE INDEX object_terms_released ON object_terms (term_id, released_at) WHERE holders = 0",
 )
 """Every id, name, target id and error code an object's events carried, once each: how many
 of its object_state values hold it now, and when one last stopped holding it."""
