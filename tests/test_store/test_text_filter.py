@@ -298,15 +298,16 @@ def test_an_objects_time_bounds_its_events_carrying_the_text(tenant):
 
 
 def _object_times(path: Path, text: str) -> dict[str, str]:
-    """The lookup's objects for `text` by source id, with their times."""
+    """The lookup's objects for `text` by source id, with their times (the newest of an
+    object that comes more than once)."""
+    times: dict[str, str] = {}
     with Cache.open_reader(path).reading() as db:
-        sources = list(health._matching_objects(db, text))
-        return {
-            db.execute("SELECT term FROM search_terms WHERE id = ?", [source.key]).fetchone()[0]: (
-                source.newest_at
-            )
-            for source in sources
-        }
+        for source in list(health._matching_objects(db, text)):
+            (source_id,) = db.execute(
+                "SELECT term FROM search_terms WHERE id = ?", [source.key]
+            ).fetchone()
+            times[source_id] = max(times.get(source_id, ""), source.newest_at)
+    return times
 
 
 def test_holders_count_the_values_object_state_holds(tenant):
