@@ -594,8 +594,6 @@ _SEARCH_TERMS = (
     "CREATE TABLE object_terms (term_id INTEGER NOT NULL, object_id INTEGER NOT NULL,"
     " holders INTEGER NOT NULL DEFAULT 0, released_at TEXT NOT NULL DEFAULT '',"
     " PRIMARY KEY (term_id, object_id)) WITHOUT ROWID",
-    # Objects no longer holding a term, newest first: read as a lookup needs them.
-    "CREATE INDEX object_terms_released ON object_terms (term_id, released_at) WHERE holders = 0",
 )
 """Every id, name, target id and error code an object's events carried, once each: how many
 of its object_state values hold it now, and when one last stopped holding it."""
@@ -650,6 +648,15 @@ def m013_search_terms(db: Database) -> None:
     """
     for statement in _SEARCH_TERMS:
         db.execute(statement)
+    from store.derived import store_search_terms
+
+    store_search_terms(db.conn)
+    # Objects no longer holding a term, newest first, for a lookup to read as it needs them;
+    # made after the terms are counted, which moves most rows in and out of it.
+    db.execute(
+        "CREATE INDEX object_terms_released ON object_terms (term_id, released_at)"
+        " WHERE holders = 0"
+    )
     changing = ", ".join(_TERM_COLUMNS[1:])
     db.execute(
         "CREATE TRIGGER object_state_terms_insert AFTER INSERT ON object_state BEGIN "
@@ -674,6 +681,3 @@ def m013_search_terms(db: Database) -> None:
         + "".join(_release_term(column, "true", "''") for column in _TERM_COLUMNS)
         + " END"
     )
-    from store.derived import store_search_terms
-
-    store_search_terms(db.conn)
