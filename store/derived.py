@@ -141,9 +141,23 @@ right of each `=` are the saved state's)."""
 
 
 def register_failure_functions(conn: sqlite3.Connection) -> None:
-    """Give `conn` the SQL functions `_FAILURE_ANSWERS` computes a failing object's answers with."""
+    """Give `conn` the SQL functions the fold needs (its triggers' too).
+
+    `_FAILURE_ANSWERS` computes a failing object's answers with two; the search terms'
+    triggers index a new term with `spaced` (m013).
+    """
     conn.create_function("scimwatch_retry_at", 2, _retry_at, deterministic=True)
     conn.create_function("scimwatch_playbook_key", 3, playbook.playbook_key, deterministic=True)
+    conn.create_function("scimwatch_spaced", 1, spaced, deterministic=True)
+
+
+def spaced(term: str) -> str:
+    """`term` with a space around each character: its trigrams hold each character and pair.
+
+    " a " stands for "a", "a b" for "ab": a text too short for a trigram of its own is then
+    looked up as one (`store.health._matching_terms`).
+    """
+    return f" {' '.join(term)} "
 
 
 def _retry_at(reason: str | None, activity_at: str) -> str | None:
@@ -230,6 +244,7 @@ def _recompute(conn: sqlite3.Connection, job_id: str, source_id: str) -> dict[st
 
 def rebuild_derived_state(conn: sqlite3.Connection) -> None:
     """Recompute cycles and object state from the whole events table (migrations, repair)."""
+    register_failure_functions(conn)
     conn.execute("DELETE FROM cycles")
     conn.execute("DELETE FROM object_state")
     conn.execute(
@@ -270,6 +285,7 @@ def store_search_terms(conn: sqlite3.Connection) -> None:
     A term's release time is its object's last event carrying it; its holders are counted
     from object_state again.
     """
+    register_failure_functions(conn)
     conn.execute(
         f"INSERT OR IGNORE INTO search_terms (term) SELECT DISTINCT term FROM ({_EVENT_TERMS})"
     )

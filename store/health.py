@@ -21,6 +21,7 @@ from sqlite_utils import Database
 
 from store import harness_ids, playbook
 from store.cache import parse_time
+from store.derived import spaced
 from store.models import (
     CycleSummary,
     EntraUser,
@@ -475,21 +476,15 @@ def _matching_objects(db: Database, text: str) -> Generator[_Source]:
 def _matching_terms(db: Database, text: str) -> list[int]:
     """The ids of the terms containing `text` (m013).
 
-    Those holding every trigram of a text of three characters or more are found through
-    their index, then checked with LIKE (the index folds case beyond ASCII, LIKE does not);
-    a shorter text is checked against every term.
+    Those holding every trigram of the text are found through their index, then checked with
+    LIKE (the index folds case beyond ASCII, LIKE does not). A text of one or two characters
+    is looked up as the trigram its characters make spaced out (`store.derived.spaced`).
     """
-    like = _like(text)
-    if len(text) >= _TRIGRAM:
-        rows = db.execute(
-            "SELECT id FROM search_terms WHERE id IN (SELECT rowid FROM search_terms_text"
-            " WHERE search_terms_text MATCH ?) AND term LIKE ? ESCAPE '\\'",
-            [_trigram_query(text), like],
-        )
-    elif like == f"%{text}%":  # an ESCAPE clause costs a quarter of the scan
-        rows = db.execute("SELECT id FROM search_terms WHERE term LIKE ?", [like])
-    else:
-        rows = db.execute("SELECT id FROM search_terms WHERE term LIKE ? ESCAPE '\\'", [like])
+    rows = db.execute(
+        "SELECT id FROM search_terms WHERE id IN (SELECT rowid FROM search_terms_text"
+        " WHERE search_terms_text MATCH ?) AND term LIKE ? ESCAPE '\\'",
+        [_trigram_query(text if len(text) >= _TRIGRAM else spaced(text)), _like(text)],
+    )
     return [term_id for (term_id,) in rows]
 
 

@@ -585,11 +585,13 @@ def m012_directory_answers_keep_member_lists(db: Database) -> None:
 _SEARCH_TERMS = (
     "CREATE TABLE search_terms (id INTEGER PRIMARY KEY, term TEXT NOT NULL UNIQUE)",
     # Contentless, without positions: the text is in search_terms, and a lookup asks for rows
-    # holding every trigram of the text (a superset it then checks with LIKE).
-    "CREATE VIRTUAL TABLE search_terms_text USING fts5(term, content='', detail='none',"
-    " columnsize=0, tokenize='trigram')",
+    # holding every trigram of the text (a superset it then checks with LIKE). `spaced` holds
+    # the term's characters and pairs of characters as trigrams (store.derived.spaced).
+    "CREATE VIRTUAL TABLE search_terms_text USING fts5(term, spaced, content='',"
+    " detail='none', columnsize=0, tokenize='trigram')",
     "CREATE TRIGGER search_terms_text_insert AFTER INSERT ON search_terms"
-    " BEGIN INSERT INTO search_terms_text (rowid, term) VALUES (NEW.id, NEW.term); END",
+    " BEGIN INSERT INTO search_terms_text (rowid, term, spaced)"
+    " VALUES (NEW.id, NEW.term, scimwatch_spaced(NEW.term)); END",
     # An object by its id's term: integers instead of a GUID a row.
     "CREATE TABLE object_terms (term_id INTEGER NOT NULL, object_id INTEGER NOT NULL,"
     " holders INTEGER NOT NULL DEFAULT 0, released_at TEXT NOT NULL DEFAULT '',"
@@ -646,9 +648,11 @@ def m013_search_terms(db: Database) -> None:
     (OLD.latest_at): no event of the object carried it later, unless a row holds it now.
     Terms are only added: events are never deleted.
     """
+    from store.derived import register_failure_functions, store_search_terms
+
+    register_failure_functions(db.conn)
     for statement in _SEARCH_TERMS:
         db.execute(statement)
-    from store.derived import store_search_terms
 
     store_search_terms(db.conn)
     # Objects no longer holding a term, newest first, for a lookup to read as it needs them;

@@ -20,7 +20,7 @@ import pytest
 
 from store import health
 from store.cache import Cache
-from store.derived import rebuild_derived_state
+from store.derived import rebuild_derived_state, spaced
 from store.models import Batch, ProvisioningEvent, iso_utc
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -274,6 +274,13 @@ def test_an_object_renamed_one_event_at_a_time_is_found_by_every_name(tmp_path):
 )
 def test_a_text_is_quoted_into_trigrams_never_fts_syntax(text, query):
     assert health._trigram_query(text) == query
+
+
+@pytest.mark.parametrize(
+    ("text", "query"), [("a", '" a "'), ("ab", '" a " AND " b " AND "a b"'), ('"', '" "" "')]
+)
+def test_a_short_text_is_looked_up_as_its_spaced_out_characters(text, query):
+    assert health._trigram_query(spaced(text)) == query
 
 
 def test_an_objects_time_bounds_its_events_carrying_the_text(tenant):
