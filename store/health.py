@@ -453,8 +453,9 @@ def _matching_objects(db: Database, text: str) -> Generator[_Source]:
     term_ids = _matching_terms(db, text)
     if not term_ids:
         return
+    params: list[Any]
     if len(term_ids) == 1:  # the index then gives its objects in order: nothing to sort
-        match, params = "t.term_id = ?", term_ids
+        match, params = "t.term_id = ?", list(term_ids)
     else:
         match, params = "t.term_id IN (SELECT value FROM json_each(?))", [json.dumps(term_ids)]
     holding = db.execute(
