@@ -206,6 +206,8 @@ FILTER_TEXTS = (
     "SystemForCross",  # an error code
     "4f1c2a9e",  # a fragment of the job id (not a column the filter matches)
     "nothing-matches",
+    "zq",  # too short for the trigram index, and in no event
+    "%",  # a LIKE wildcard, literally: in no event
 )
 """Texts typed into the Events filter: every prefix of a user name, and other realistic ones."""
 

@@ -1,7 +1,9 @@
 """Synthetic provisioning events of the shape Graph returns, for the store benchmarks.
 
 Deterministic (seeded), generated lazily: a tenant of `users` identities syncing in 40-minute
-cycles, about 3% failures with realistic reason text and step details.
+cycles, about 3% failures with realistic reason text and step details. Each event is of a
+random identity, which keeps its name (`user<N>@contoso.example`, N its index) and its Harness
+id from event to event, as Entra's do (a failed create has no Harness id yet).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ def events(count: int, users: int = 20_000, seed: int = 7) -> Iterator[Provision
     """`count` events, oldest first, spread over cycles of `users // 10` changes."""
     rng = random.Random(seed)
     user_ids = [_uuid(rng) for _ in range(users)]
+    target_ids = [f"{rng.getrandbits(128):x}"[:22] for _ in range(users)]
     per_cycle = max(users // 10, 1)
     cycle_id = _uuid(rng)
     for index in range(count):
@@ -41,9 +44,9 @@ def events(count: int, users: int = 20_000, seed: int = 7) -> Iterator[Provision
         at = START + timedelta(
             minutes=40 * (index // per_cycle), milliseconds=index % per_cycle * 37
         )
-        user = user_ids[rng.randrange(users)]
+        number = rng.randrange(users)
         failed = rng.random() < 0.03
-        name = f"user{index % users}@contoso.example"
+        name = f"user{number}@contoso.example"
         yield ProvisioningEvent(
             id=_uuid(rng),
             activity_at=at,
@@ -53,10 +56,10 @@ def events(count: int, users: int = 20_000, seed: int = 7) -> Iterator[Provision
             service_principal_id=SP_ID,
             action=rng.choice(("create", "update", "update", "update", "disable")),
             status="failure" if failed else rng.choice(("success", "success", "skipped")),
-            source_id=user,
+            source_id=user_ids[number],
             source_type="User",
             source_name=name,
-            target_id="" if failed else f"{rng.getrandbits(128):x}"[:22],
+            target_id="" if failed else target_ids[number],
             error_code="SystemForCrossDomainIdentityManagementServiceIncompatible"
             if failed
             else "",

@@ -141,9 +141,23 @@ right of each `=` are the saved state's)."""
 
 
 def register_failure_functions(conn: sqlite3.Connection) -> None:
-    """Give `conn` the SQL functions `_FAILURE_ANSWERS` computes a failing object's answers with."""
+    """Give `conn` the SQL functions the fold needs (its triggers' too).
+
+    `_FAILURE_ANSWERS` computes a failing object's answers with two; the search terms'
+    triggers index a new term with `spaced` (m013).
+    """
     conn.create_function("scimwatch_retry_at", 2, _retry_at, deterministic=True)
     conn.create_function("scimwatch_playbook_key", 3, playbook.playbook_key, deterministic=True)
+    conn.create_function("scimwatch_spaced", 1, spaced, deterministic=True)
+
+
+def spaced(term: str) -> str:
+    """`term` with a space around each character: its trigrams hold each character and pair.
+
+    " a " stands for "a", "a b" for "ab": a text too short for a trigram of its own is then
+    looked up as one (`store.health._matching_terms`).
+    """
+    return f" {' '.join(term)} "
 
 
 def _retry_at(reason: str | None, activity_at: str) -> str | None:
@@ -230,6 +244,7 @@ def _recompute(conn: sqlite3.Connection, job_id: str, source_id: str) -> dict[st
 
 def rebuild_derived_state(conn: sqlite3.Connection) -> None:
     """Recompute cycles and object state from the whole events table (migrations, repair)."""
+    register_failure_functions(conn)
     conn.execute("DELETE FROM cycles")
     conn.execute("DELETE FROM object_state")
     conn.execute(
@@ -251,3 +266,48 @@ def rebuild_derived_state(conn: sqlite3.Connection) -> None:
     # Migrations before m010 rebuild a table that does not keep these answers yet.
     if "rules_version" in columns:
         store_failure_answers(conn)
+    # Nor before m013 the search terms.
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'object_terms'").fetchone():
+        store_search_terms(conn)
+
+
+_EVENT_TERMS = " UNION ALL ".join(
+    f"SELECT source_id, {column} AS term, activity_at FROM provisioning_events"
+    f" WHERE source_id != '' AND {column} != ''"
+    for column in ("source_id", "source_name", "target_id", "error_code")
+)
+"""Every (object, term, time) the events carry: what object_state's triggers keep on ingest."""
+
+
+def store_search_terms(conn: sqlite3.Connection) -> None:
+    """Add the search terms of every event (migration, rebuild): the triggers keep them after.
+
+    A term's release time is its object's last event carrying it; its holders are counted
+    from object_state again.
+    """
+    register_failure_functions(conn)
+    conn.execute(
+        f"INSERT OR IGNORE INTO search_terms (term) SELECT DISTINCT term FROM ({_EVENT_TERMS})"
+    )
+    conn.execute(
+        "INSERT INTO object_terms (term_id, object_id, released_at)"
+        " SELECT term.id, object.id, max(pairs.activity_at)"
+        f" FROM ({_EVENT_TERMS}) AS pairs"
+        " JOIN search_terms AS term ON term.term = pairs.term"
+        " JOIN search_terms AS object ON object.term = pairs.source_id"
+        " WHERE true GROUP BY term.id, object.id ORDER BY term.id, object.id"
+        " ON CONFLICT DO UPDATE SET released_at = max(released_at, excluded.released_at)"
+    )
+    conn.execute("UPDATE object_terms SET holders = 0 WHERE holders != 0")
+    conn.execute(
+        "UPDATE object_terms SET holders = held.holders FROM (SELECT term.id AS term_id,"
+        " object.id AS object_id, count(*) AS holders FROM ("
+        + " UNION ALL ".join(
+            f"SELECT source_id, {column} AS term FROM object_state WHERE {column} != ''"
+            for column in ("source_id", "source_name", "target_id", "error_code")
+        )
+        + ") AS held_terms JOIN search_terms AS term ON term.term = held_terms.term"
+        " JOIN search_terms AS object ON object.term = held_terms.source_id"
+        " GROUP BY term.id, object.id) AS held"
+        " WHERE object_terms.term_id = held.term_id AND object_terms.object_id = held.object_id"
+    )

@@ -8,17 +8,20 @@ matters, an explicit `now` so answers are reproducible.
 from __future__ import annotations
 
 import functools
+import heapq
+import itertools
 import json
 import sqlite3
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, NamedTuple, get_args
+from typing import Any, Final, Literal, NamedTuple, get_args
 
 from sqlite_utils import Database
 
 from store import harness_ids, playbook
 from store.cache import parse_time
+from store.derived import spaced
 from store.models import (
     AppName,
     CycleSummary,
@@ -268,10 +271,11 @@ def recent_events(
 ) -> list[ProvisioningEvent]:
     """The provisioning log newest first, keyset-paged, optionally filtered.
 
-    `text` matches identity names and ids, error codes and cycle ids as a plain substring
-    (a bound parameter: never SQL): among the newest events first (`_newest_matching`), then,
-    when they hold less than a page of matches, through the objects and cycles that match
-    (`_text_condition`).
+    `text` keeps the events whose own identity name, source id, target id, error code or cycle
+    id contains it as a plain substring, ASCII case folded (a bound parameter: never SQL). It
+    is looked for among the newest events first (`_newest_matching`), then, when they hold
+    less than a page of matches, through the objects and cycles whose events carried it
+    (`_looked_up`): the same events either way.
     """
     conditions: list[str] = []
     params: list[Any] = []
@@ -283,21 +287,15 @@ def recent_events(
         params.append(status)
     if text:
         found = _newest_matching(db, conditions, params, text, limit)
-        if found is not None:
-            return [_event_from_row(row) for row in found]
-        condition, text_params = _text_condition(db, text)
-        conditions.append(condition)
-        params += text_params
+        if found is None:
+            found = _looked_up(db, conditions, params, text, limit)
+        return [_event_from_row(row) for row in found]
     where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-    order = "ORDER BY activity_at DESC, id DESC"
-    if text:  # thousands of candidates are sorted: by their keys, not their whole rows
-        sql = (
-            f"SELECT * FROM provisioning_events WHERE rowid IN (SELECT rowid FROM"
-            f" provisioning_events {where} {order} LIMIT ?) {order}"
-        )
-    else:
-        sql = f"SELECT * FROM provisioning_events {where} {order} LIMIT ?"
-    rows = _rows(db, sql, [*params, limit])
+    rows = _rows(
+        db,
+        f"SELECT * FROM provisioning_events {where} ORDER BY activity_at DESC, id DESC LIMIT ?",
+        [*params, limit],
+    )
     return [_event_from_row(row) for row in rows]
 
 
@@ -326,9 +324,9 @@ def _newest_matching(
 
     A vague text (one letter, a domain) matches most events: reading the newest events in
     time order finds a page of them within a few hundred rows (~3 ms at 1M events), where
-    looking it up by object fetches thousands of events to sort (~100 ms). The window is
-    read in order and matched as it is read, so the first `limit` matches are the newest;
-    when the window holds fewer, None: the caller looks the text up by object instead.
+    looking it up by object visits thousands of objects. The window is read in order and
+    matched as it is read, so the first `limit` matches are the newest; when the window holds
+    fewer, None: the caller looks the text up by object instead.
     """
     where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
     own, own_params = _own_match(text)
@@ -343,59 +341,178 @@ def _newest_matching(
     return rows if len(rows) >= limit else None
 
 
-_TEXT_MATCHES = 500
-"""Objects (and cycles) a text filter fetches events of by id; past that it reads the events
-newest first instead."""
+class _Source(NamedTuple):
+    """Where events matching a text may be, and the time of its newest event."""
+
+    newest_at: str
+    kind: Literal["object", "cycle", "anonymous"]
+    key: str | int  # an object's term id, a cycle's id; "" for events without a source id
+    started_at: str = ""  # a cycle's first event's time
 
 
-def _text_condition(db: Database, text: str) -> tuple[str, list[Any]]:
-    """Events whose object, cycle or error code contains `text`, through indexes.
+_FIRST_SOURCES = 256
+"""Sources whose events the lookup reads first: about a page's worth of objects."""
 
-    A substring scan of the events table costs ~0.7 s at 1M rows; instead the text is looked
-    up in the small per-object and per-cycle tables, and the events are then fetched by their
-    indexed object and cycle ids. An object is found by its latest name, its id and its latest
-    error code: an event carrying only a former name, or an error code its object no longer
-    has, is not (use the status filter for failures). A text more than `_TEXT_MATCHES` objects
-    or cycles match is matched on the events' own columns, newest first, instead.
+
+def _looked_up(
+    db: Database, conditions: list[str], params: list[Any], text: str, limit: int
+) -> list[dict[str, Any]]:
+    """The newest `limit` events matching `text`, read from the sources their matches are in.
+
+    Every matching event is an event of an object whose events carried the text (found
+    through the search terms, `_matching_objects`), of a cycle whose id holds it, or of no
+    object. Sources go newest event first, and the events of the first few are read; those of
+    every other source are no newer than the next source's newest event (the floor), so a
+    page of matches newer than the floor is the answer. Otherwise twice the sources are read.
     """
-    like = _like(text)
-    object_ids = [
-        row[0]
-        for row in db.execute(
-            "SELECT DISTINCT source_id FROM object_state WHERE source_name LIKE ? ESCAPE '\\'"
-            " OR source_id LIKE ? ESCAPE '\\' OR error_code LIKE ? ESCAPE '\\' LIMIT ?",
-            [like, like, like, _TEXT_MATCHES + 1],
-        )
-    ]
-    cycle_ids = [
-        row[0]
-        for row in db.execute(
-            "SELECT cycle_id FROM cycles WHERE cycle_id LIKE ? ESCAPE '\\' LIMIT ?",
-            [like, _TEXT_MATCHES + 1],
-        )
-    ]
+    others = sorted([*_matching_cycles(db, text), *_anonymous(db)], reverse=True)
+    # Objects come sorted from SQL and are taken as needed: thousands may match.
+    objects = _matching_objects(db, text)
+    newest_first = heapq.merge(objects, others, reverse=True)
+    sources: list[_Source] = []
+    taken = _FIRST_SOURCES
+    try:
+        while True:
+            sources += itertools.islice(newest_first, taken + 1 - len(sources))
+            floor = sources[taken].newest_at if taken < len(sources) else None
+            page = _source_events(db, sources[:taken], conditions, params, text, limit, floor)
+            if floor is None or (len(page) >= limit and page[-1]["activity_at"] > floor):
+                return page
+            taken *= 2
+    finally:
+        objects.close()  # its statement ends now, not whenever the generator is collected
+
+
+def _source_events(
+    db: Database,
+    sources: Sequence[_Source],
+    conditions: list[str],
+    params: list[Any],
+    text: str,
+    limit: int,
+    floor: str | None,
+) -> list[dict[str, Any]]:
+    """The newest `limit` events matching `text` among `sources`' events from `floor` on."""
     own, own_params = _own_match(text)
-    if len(object_ids) > _TEXT_MATCHES or len(cycle_ids) > _TEXT_MATCHES:
-        # Too many to fetch by id, and some of them only would be a wrong page: the events
-        # are read newest first on their own columns until a page of them matched (the text
-        # is common enough that this stops early; its worst case is a walk of the log).
-        return own, own_params
-    # A rowid set makes SQLite fetch the candidates by these indexes; a plain OR would let it
-    # walk the whole time index for the ORDER BY ... LIMIT instead.
-    candidates: list[str] = []
-    params: list[Any] = []
+    filters = " AND ".join([*conditions, own])
+    filter_params = [*params, *own_params]
+    since = " AND activity_at >= ?" if floor is not None else ""
+    since_params = [floor] if floor is not None else []
+    order = "ORDER BY activity_at DESC, id DESC LIMIT ?"
+    page: dict[str, dict[str, Any]] = {}
+    object_ids = [source.key for source in sources if source.kind == "object"]
     if object_ids:
-        marks = ", ".join("?" for _ in object_ids)
-        candidates.append(f"SELECT rowid FROM provisioning_events WHERE source_id IN ({marks})")
-        params += object_ids
-    if cycle_ids:
-        marks = ", ".join("?" for _ in cycle_ids)
-        candidates.append(f"SELECT rowid FROM provisioning_events WHERE cycle_id IN ({marks})")
-        params += cycle_ids
-    if not candidates:
-        return "0", []
-    # The candidates then match on their own columns, as the plain substring scan did.
-    return f"rowid IN ({' UNION ALL '.join(candidates)}) AND {own}", [*params, *own_params]
+        # By the object index: the status or time index would walk every failure or event.
+        # The ids as one JSON list: tens of thousands are more than SQLite's parameters.
+        for row in _rows(
+            db,
+            "SELECT * FROM provisioning_events INDEXED BY provisioning_events_source"
+            " WHERE source_id IN (SELECT term FROM search_terms WHERE id IN"
+            f" (SELECT value FROM json_each(?))){since} AND {filters} {order}",
+            [json.dumps(object_ids), *since_params, *filter_params, limit],
+        ):
+            page[row["id"]] = row
+    for source in sources:
+        if source.kind == "cycle":  # its events in time order within its span
+            rows = _rows(
+                db,
+                "SELECT * FROM provisioning_events WHERE +cycle_id = ?"
+                f" AND activity_at BETWEEN ? AND ?{since} AND {filters} {order}",
+                [source.key, source.started_at, source.newest_at, *since_params,
+                 *filter_params, limit],
+            )  # fmt: skip
+        elif source.kind == "anonymous":
+            rows = _rows(
+                db,
+                "SELECT * FROM provisioning_events INDEXED BY provisioning_events_source"
+                f" WHERE source_id = ''{since} AND {filters} {order}",
+                [*since_params, *filter_params, limit],
+            )
+        else:
+            continue
+        page.update((row["id"], row) for row in rows)
+    return sorted(page.values(), key=_time_and_id, reverse=True)[:limit]
+
+
+def _time_and_id(row: Mapping[str, Any]) -> tuple[str, str]:
+    return row["activity_at"], row["id"]
+
+
+_TRIGRAM = 3
+"""The shortest text the trigram index of search terms can look up."""
+
+
+def _matching_objects(db: Database, text: str) -> Generator[_Source]:
+    """Objects whose events carried an id, name, target id or error code containing `text`.
+
+    An object's events carrying a term are no newer than its newest event if it holds the
+    term now, else than when it stopped holding it (m013): that time is its source's. Objects
+    that hold a matching term now are sorted by their newest event; the others come newest
+    first off an index, as the caller takes them (a common error code was held once by a
+    quarter of the objects). An object may come more than once. The key is the object's
+    term id (its source id's).
+    """
+    term_ids = _matching_terms(db, text)
+    if not term_ids:
+        return
+    params: list[Any]
+    if len(term_ids) == 1:  # the index then gives its objects in order: nothing to sort
+        match, params = "t.term_id = ?", list(term_ids)
+    else:
+        match, params = "t.term_id IN (SELECT value FROM json_each(?))", [json.dumps(term_ids)]
+    holding = db.execute(
+        "SELECT (SELECT max(s.latest_at) FROM object_state AS s WHERE s.source_id ="
+        " (SELECT term FROM search_terms WHERE id = t.object_id)), t.object_id"
+        f" FROM object_terms AS t WHERE {match} AND t.holders > 0 ORDER BY 1 DESC, 2 DESC",
+        params,
+    )
+    released = db.execute(
+        "SELECT t.released_at, t.object_id FROM object_terms AS t"
+        f" INDEXED BY object_terms_released WHERE {match} AND t.holders = 0"
+        " ORDER BY 1 DESC, 2 DESC",
+        params,
+    )
+    for newest_at, object_id in heapq.merge(holding, released, reverse=True):
+        yield _Source(newest_at, "object", object_id)
+
+
+def _matching_terms(db: Database, text: str) -> list[int]:
+    """The ids of the terms containing `text` (m013).
+
+    Those holding every trigram of the text are found through their index, then checked with
+    LIKE (the index folds case beyond ASCII, LIKE does not). A text of one or two characters
+    is looked up as the trigram its characters make spaced out (`store.derived.spaced`).
+    """
+    rows = db.execute(
+        "SELECT id FROM search_terms WHERE id IN (SELECT rowid FROM search_terms_text"
+        " WHERE search_terms_text MATCH ?) AND term LIKE ? ESCAPE '\\'",
+        [_trigram_query(text if len(text) >= _TRIGRAM else spaced(text)), _like(text)],
+    )
+    return [term_id for (term_id,) in rows]
+
+
+def _trigram_query(text: str) -> str:
+    """An FTS5 query for the terms holding every trigram of `text`, each quoted: never syntax."""
+    grams = {text[start : start + _TRIGRAM] for start in range(len(text) - _TRIGRAM + 1)}
+    return " AND ".join('"' + gram.replace('"', '""') + '"' for gram in sorted(grams))
+
+
+def _matching_cycles(db: Database, text: str) -> list[_Source]:
+    """Cycles whose id contains `text` (a cycle id is unique across jobs)."""
+    rows = db.execute(
+        "SELECT max(ended_at), cycle_id, min(started_at) FROM cycles"
+        " WHERE cycle_id LIKE ? ESCAPE '\\' GROUP BY cycle_id",
+        [_like(text)],
+    )
+    return [_Source(ended, "cycle", cycle_id, started) for ended, cycle_id, started in rows]
+
+
+def _anonymous(db: Database) -> list[_Source]:
+    """Events without a source id, which no object holds, if there are any."""
+    (newest_at,) = db.execute(
+        "SELECT max(activity_at) FROM provisioning_events WHERE source_id = ''"
+    ).fetchone()
+    return [] if newest_at is None else [_Source(newest_at, "anonymous", "")]
 
 
 def event_by_id(db: Database, event_id: str) -> ProvisioningEvent | None:
