@@ -43,7 +43,7 @@ def contents(path: Path) -> tuple[str, dict[str, int], str | None]:
 
 def test_disk_full_fails_the_poll_cleanly_and_the_next_run_resumes(tmp_path):
     path = tmp_path / "cache.db"
-    status, log = collect(path, limit=3 * 1024 * 1024)
+    status, log = collect(path, limit=12 * 1024 * 1024)
     assert status == 1  # `--once` says the source failed
     (crash,) = [line for line in log if line["event"] in ("poll_crashed", "poll_failed")]
     # Explained, not a traceback: EFBIG from the size cap is SQLite's "disk I/O error", a full

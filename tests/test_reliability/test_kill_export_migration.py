@@ -171,7 +171,14 @@ def snapshot(path: Path) -> tuple[int, Snapshot]:
                 "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
             )
         )
-        tables = [row[1] for row in schema if row[0] == "table" and row[1] != "_sqlite_migrations"]
+        tables = [
+            name
+            for kind, name, _table, sql in schema
+            if kind == "table"
+            and name != "_sqlite_migrations"
+            # A contentless FTS table cannot be read back; its shadow tables are compared.
+            and not sql.startswith("CREATE VIRTUAL TABLE")
+        ]
         rows = {
             table: sorted(map(repr, db.execute(f'SELECT * FROM "{table}"'))) for table in tables
         }
@@ -234,6 +241,11 @@ def test_kill_during_a_migration_leaves_each_migration_whole_or_absent(tmp_path)
     traced = migrate(tmp_path / "traced.db", kill_at=0)
     assert traced.returncode == 0, traced.stderr
     points = statements_to_die_at(json.loads(traced.stdout))
+    # What the writer's open leaves after migrating unkilled (it also stores the directory
+    # answers the migrations left stale).
+    shutil.copyfile(template, tmp_path / "opened.db")
+    Cache.open_writer(tmp_path / "opened.db").close()
+    opened = snapshot(tmp_path / "opened.db")
     assert len(points) >= 2 * (len(names) - before) + 1, "a migration ran outside a transaction"
     for kill_at, committed in points.items():
         path = tmp_path / f"cache-{kill_at}.db"
@@ -246,6 +258,6 @@ def test_kill_during_a_migration_leaves_each_migration_whole_or_absent(tmp_path)
             assert cache.schema_version() == names
             assert cache.count("provisioning_events") == EVENTS
             assert cache.recovered_from is None
-        assert snapshot(path) == (len(names), states[len(names)])
+        assert snapshot(path) == opened
         with closing(sqlite3.connect(path)) as db:
             assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
