@@ -281,7 +281,16 @@ class Cache:
                 # only takes effect on a new, empty file.
                 conn.execute("PRAGMA page_size=16384")
                 conn.execute("PRAGMA journal_mode=WAL")
-                migrations.apply(database(conn))
+                db = database(conn)
+                pending = migrations.pending(db)
+                if pending and migrations.applied(db):
+                    log.warning(
+                        "upgrading the cache %s to this version (%d changes; once, and up to a"
+                        " minute or two on a cache of a million events)",
+                        self.path,
+                        len(pending),
+                    )
+                migrations.apply(db)
                 # Directory answers stored by older rules (or never) are computed now, once,
                 # not by every read until the next save (seconds each at 100,000 users).
                 from store.health import refresh_directory_answers

@@ -8,6 +8,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+from contextlib import closing
 from datetime import timedelta, timezone
 
 import pytest
@@ -400,3 +401,21 @@ def test_no_sqlite_utils_plugin_is_loaded_or_run_on_the_cache(cache_path, tmp_pa
     with Cache.open_reader(cache_path) as reader, reader.reading() as db:
         db.execute("SELECT count(*) FROM poll_runs").fetchone()
     assert loads == []
+
+
+def test_upgrading_an_older_cache_says_so_once(tmp_path, caplog):
+    """A migration can take a minute on a large cache: the admin is told why the start waits."""
+    with Cache.open_writer(tmp_path / "new.db"):
+        pass
+    assert "upgrading" not in caplog.text  # a new cache is made, not upgraded
+    path = tmp_path / "older.db"
+    last = migrations._migrations[-1].name
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        migrations.apply(Database(conn), stop_before=last)  # as the version before left it
+    with Cache.open_writer(path) as cache:
+        assert cache.schema_version()[-1] == last
+    assert caplog.text.count("upgrading the cache") == 1
+    caplog.clear()
+    with Cache.open_writer(path):
+        pass
+    assert "upgrading" not in caplog.text
