@@ -285,10 +285,9 @@ class Cache:
                 pending = migrations.pending(db)
                 if pending and migrations.applied(db):
                     log.warning(
-                        "upgrading the cache %s to this version (%d changes; once, and up to a"
-                        " minute or two on a cache of a million events)",
+                        "upgrading the cache %s to this version of scimwatch: once, and up to"
+                        " a minute or two on a cache of a million events",
                         self.path,
-                        len(pending),
                     )
                 migrations.apply(db)
                 # Directory answers stored by older rules (or never) are computed now, once,

@@ -228,17 +228,17 @@ def directory(names: Namer) -> tuple[list[Record], list[Record]]:
         EntraMembership(group_id="g-ops", member_id="u-carol", direct=True),
     ]
     assignments: list[Record] = [
-        _assignment("a1", "nextgen", "Group", "g-platform", names(1, "Platform Team")),
-        _assignment("a2", "nextgen", "Group", "g-platform2", "Platform-Team"),
-        _assignment("a3", "nextgen", "Group", "g-ops", names(2, "Ops")),
-        _assignment("a4", "nextgen", "User", "u-carol", names(3, "Carol Chu")),
-        _assignment("a5", "firstgen", "User", "u-alice", "Alice Adams"),
-        _assignment("a6", "nextgen", "User", "u-erin", "Erin Nested", role=DEFAULT_ACCESS),
+        assignment("a1", "nextgen", "Group", "g-platform", names(1, "Platform Team")),
+        assignment("a2", "nextgen", "Group", "g-platform2", "Platform-Team"),
+        assignment("a3", "nextgen", "Group", "g-ops", names(2, "Ops")),
+        assignment("a4", "nextgen", "User", "u-carol", names(3, "Carol Chu")),
+        assignment("a5", "firstgen", "User", "u-alice", "Alice Adams"),
+        assignment("a6", "nextgen", "User", "u-erin", "Erin Nested", role=DEFAULT_ACCESS),
     ]
     return assignments, users + groups + members
 
 
-def _assignment(
+def assignment(
     assignment_id: str,
     app: str,
     principal_type: str,
@@ -246,6 +246,7 @@ def _assignment(
     name: str,
     role: str = USER_ROLE,
 ) -> AppRoleAssignment:
+    """An assignment of a user or group to one of the two apps (`sp-<app>`)."""
     return AppRoleAssignment(
         id=assignment_id,
         app=app,
@@ -363,7 +364,7 @@ def assigned_groups(count: int) -> tuple[list[Record], list[Record]]:
         for index in range(count)
     ]
     assignments: list[Record] = [
-        _assignment(f"a-extra-{index:04d}", "nextgen", "Group", group.id, group.display_name)
+        assignment(f"a-extra-{index:04d}", "nextgen", "Group", group.id, group.display_name)
         for index, group in enumerate(groups)
         if isinstance(group, EntraGroup)
     ]

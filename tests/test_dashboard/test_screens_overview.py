@@ -13,8 +13,8 @@ from dashboard.widgets.source_status import SourceStatusBar
 from dashboard.widgets.tile import Tile
 from store.cache import Cache
 from store.health import overview
-from store.models import AppRoleAssignment, EntraUser, Record
-from tests.test_dashboard.builders import DEFAULT_ACCESS, INTERVALS, NOW, add_records
+from store.models import EntraUser, Record
+from tests.test_dashboard.builders import DEFAULT_ACCESS, INTERVALS, NOW, add_records, assignment
 from tests.test_dashboard.helpers import app_on, settle
 
 SIZE = (120, 36)
@@ -107,14 +107,21 @@ async def test_overview_on_an_empty_cache_says_so(cache_path: Path, tmp_path: Pa
             assert bar.shown()["graph.provisioning"] == "logs no data"
 
 
+async def look_up(app, pilot, who: str) -> tuple[str, str, str]:
+    """Look `who` up on screen 7: the Entra side, the Harness side and the verdict."""
+    await pilot.press("7", *who, "enter")
+    await settle(app, pilot)
+    entra, harness, verdict = (
+        str(app.screen.query_one(f"#{pane}", Static).render())
+        for pane in ("entra", "harness", "verdict")
+    )
+    return entra, harness, verdict
+
+
 async def test_user_lookup_shows_both_sides_and_the_verdict(writer: Cache, tmp_path: Path):
     app = app_on(writer, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("7", *"carol@example.com", "enter")
-        await settle(app, pilot)
-        entra = str(app.screen.query_one("#entra", Static).render())
-        harness = str(app.screen.query_one("#harness", Static).render())
-        verdict = str(app.screen.query_one("#verdict", Static).render())
+        entra, harness, verdict = await look_up(app, pilot, "carol@example.com")
         assert "nextgen: directly" in entra
         assert "h-u-carol" in harness
         assert verdict.startswith("Verdict: ")
@@ -132,26 +139,14 @@ async def test_user_lookup_of_default_access_on_both_apps_says_assigned_with_the
         account_enabled=True,
     )
     default_access: list[Record] = [
-        AppRoleAssignment(
-            id=f"a-yara-{app}",
-            app=app,
-            resource_id=f"sp-{app}",
-            principal_id="u-yara",
-            principal_type="User",
-            principal_name="Yara Haddad",
-            app_role_id=DEFAULT_ACCESS,
-        )
+        assignment(f"a-yara-{app}", app, "User", "u-yara", "Yara Haddad", role=DEFAULT_ACCESS)
         for app in ("nextgen", "firstgen")
     ]
     add_records(seeded, {"graph.directory": [yara], "graph.assignments": default_access})
     with Cache.open_writer(seeded) as cache:
         app = app_on(cache, tmp_path)
         async with app.run_test(size=SIZE) as pilot:
-            await pilot.press("7", *"yara@example.com", "enter")
-            await settle(app, pilot)
-            entra = str(app.screen.query_one("#entra", Static).render())
-            harness = str(app.screen.query_one("#harness", Static).render())
-            verdict = str(app.screen.query_one("#verdict", Static).render())
+            entra, harness, verdict = await look_up(app, pilot, "yara@example.com")
     assert "not assigned to either app" not in entra
     assert "nextgen: directly with Default Access" in entra
     assert "firstgen: directly with Default Access" in entra

@@ -13,8 +13,7 @@ from dashboard.screens.user_lookup import UserLookupScreen
 from dashboard.widgets.paged_table import PagedTable
 from store.cache import Cache
 from store.health import group_mappings, pending_retries, recent_cycles, sso_conflicts
-from store.models import AppRoleAssignment
-from tests.test_dashboard.builders import DEFAULT_ACCESS, NOW, add_records
+from tests.test_dashboard.builders import DEFAULT_ACCESS, NOW, add_records, assignment
 from tests.test_dashboard.helpers import app_on, settle
 
 SIZE = (120, 36)
@@ -241,14 +240,8 @@ async def test_sso_conflicts_of_one_user_on_both_apps_differ_on_screen(
     seeded: Path, tmp_path: Path
 ):
     """Default Access on both apps is two rows, told apart by the app at 140 columns."""
-    firstgen_default = AppRoleAssignment(
-        id="a7",
-        app="firstgen",
-        resource_id="sp-firstgen",
-        principal_id="u-erin",
-        principal_type="User",
-        principal_name="Erin Nested",
-        app_role_id=DEFAULT_ACCESS,
+    firstgen_default = assignment(
+        "a7", "firstgen", "User", "u-erin", "Erin Nested", role=DEFAULT_ACCESS
     )
     add_records(seeded, {"graph.assignments": [firstgen_default]})
     with Cache.open_writer(seeded) as cache:
