@@ -46,7 +46,6 @@ class EventsScreen(TableScreen):
     MODE = "events"
     SUBJECT = "Provisioning log"
     EXPORT_NAME = "events"
-    PAGE_SIZE = 100
     FILTER_PLACEHOLDER = "filter: identity name or id, target id, error code or cycle id"
     HELP = (
         "Every provisioning event Entra logged, newest first, one page at a time. "

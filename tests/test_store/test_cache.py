@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import stat
@@ -403,8 +404,10 @@ def test_no_sqlite_utils_plugin_is_loaded_or_run_on_the_cache(cache_path, tmp_pa
     assert loads == []
 
 
-def test_upgrading_an_older_cache_says_so_once(tmp_path, caplog):
+def test_upgrading_an_older_cache_says_so_once(tmp_path, caplog, monkeypatch):
     """A migration can take a minute on a large cache: the admin is told why the start waits."""
+    # The collector's logging (configured by other tests in this process) stops propagation.
+    monkeypatch.setattr(logging.getLogger("scimwatch"), "propagate", True)
     with Cache.open_writer(tmp_path / "new.db"):
         pass
     assert "upgrading" not in caplog.text  # a new cache is made, not upgraded
