@@ -133,9 +133,10 @@ class Tenant:
         direct: tuple[str, ...] = (),
         nested: tuple[str, ...] = (),
         app: str = "nextgen",
+        role: str = USER_ROLE,
     ) -> None:
         self.save("graph.directory", EntraGroup(id=group_id, display_name=name))
-        self.assign(group_id, "Group", app=app, name=name)
+        self.assign(group_id, "Group", app=app, role=role, name=name)
         for user_id in direct:
             self.save(
                 "graph.directory",

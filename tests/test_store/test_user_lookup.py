@@ -8,7 +8,7 @@ import pytest
 
 from store import health
 from store.cache import Cache
-from store.models import EntraGroup, EntraMembership, EntraUser, UserAssignment, UserLookup
+from store.models import EntraUser, UserAssignment, UserLookup
 from tests.builders import DEFAULT_ACCESS, NOW, Tenant
 
 
@@ -57,19 +57,9 @@ def test_default_access_on_both_apps_is_an_assignment_to_edit_not_a_missing_one(
     )
 
 
-def default_access_group(tenant: Tenant, group_id: str, name: str, *members: str) -> None:
-    """A group assigned to the NextGen app with Default Access only, with direct members."""
-    tenant.save("graph.directory", EntraGroup(id=group_id, display_name=name))
-    tenant.assign(group_id, "Group", role=DEFAULT_ACCESS, name=name)
-    for member in members:
-        tenant.save(
-            "graph.directory", EntraMembership(group_id=group_id, member_id=member, direct=True)
-        )
-
-
 def test_default_access_through_a_group_only_is_the_group_assignment_to_edit(tenant):
     tenant.user("gina", "gina@example.com", harness=False)
-    default_access_group(tenant, "g2", "Visitors", "gina")
+    tenant.group("g2", "Visitors", direct=("gina",), role=DEFAULT_ACCESS)
     tenant.assign("g2", "Group", app="firstgen", name="Visitors")
     answer = lookup(tenant, "gina")
     assert assigned(answer) == [
@@ -86,7 +76,7 @@ def test_default_access_through_a_group_only_is_the_group_assignment_to_edit(ten
 def test_default_access_through_a_group_beside_a_group_with_a_role_changes_nothing(tenant):
     tenant.user("gina", "gina@example.com", harness=False)
     tenant.group("g1", "Contractors", direct=("gina",))
-    default_access_group(tenant, "g2", "Visitors", "gina")
+    tenant.group("g2", "Visitors", direct=("gina",), role=DEFAULT_ACCESS)
     answer = lookup(tenant, "gina")
     assert assigned(answer) == [
         "nextgen: via group Contractors",
