@@ -241,9 +241,7 @@ class ScimwatchApp(App[None]):
             self.refresh_status()
         else:  # the overview shows the same read: nothing to announce
             self._last_poll_id = first.last_poll_id
-            self._freshness = first.freshness
-            self._show_states()
-            self._status_read.set()
+            self.on_scimwatch_app_status_read(self.StatusRead(first.freshness, first.last_poll_id))
         self.poll_due_sources()
         self.set_interval(STATUS_SECONDS, self._tick)
 
