@@ -271,10 +271,14 @@ def rebuild_derived_state(conn: sqlite3.Connection) -> None:
         store_search_terms(conn)
 
 
+SEARCH_TERM_COLUMNS = ("source_id", "source_name", "target_id", "error_code")
+"""The object_state (and event) columns that are search terms (m013): the event columns the
+text filter matches but the cycle id, as cycles are looked up in their own table."""
+
 _EVENT_TERMS = " UNION ALL ".join(
     f"SELECT source_id, {column} AS term, activity_at FROM provisioning_events"
     f" WHERE source_id != '' AND {column} != ''"
-    for column in ("source_id", "source_name", "target_id", "error_code")
+    for column in SEARCH_TERM_COLUMNS
 )
 """Every (object, term, time) the events carry: what object_state's triggers keep on ingest."""
 
@@ -304,7 +308,7 @@ def store_search_terms(conn: sqlite3.Connection) -> None:
         " object.id AS object_id, count(*) AS holders FROM ("
         + " UNION ALL ".join(
             f"SELECT source_id, {column} AS term FROM object_state WHERE {column} != ''"
-            for column in ("source_id", "source_name", "target_id", "error_code")
+            for column in SEARCH_TERM_COLUMNS
         )
         + ") AS held_terms JOIN search_terms AS term ON term.term = held_terms.term"
         " JOIN search_terms AS object ON object.term = held_terms.source_id"

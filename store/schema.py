@@ -600,10 +600,6 @@ _SEARCH_TERMS = (
 """Every id, name, target id and error code an object's events carried, once each: how many
 of its object_state values hold it now, and when one last stopped holding it."""
 
-_TERM_COLUMNS = ("source_id", "source_name", "target_id", "error_code")
-"""The object_state columns that are search terms (the event columns the filter matches,
-but the cycle id: cycles are looked up in their own table)."""
-
 _OBJECT_TERM = (
     "term_id = (SELECT id FROM search_terms WHERE term = {value})"
     " AND object_id = (SELECT id FROM search_terms WHERE term = {row}.source_id)"
@@ -648,9 +644,9 @@ def m013_search_terms(db: Database) -> None:
     (OLD.latest_at): no event of the object carried it later, unless a row holds it now.
     Terms are only added: events are never deleted.
     """
-    from store.derived import register_failure_functions, store_search_terms
+    from store.derived import SEARCH_TERM_COLUMNS as _TERM_COLUMNS
+    from store.derived import store_search_terms
 
-    register_failure_functions(db.conn)
     for statement in _SEARCH_TERMS:
         db.execute(statement)
 
