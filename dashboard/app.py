@@ -241,7 +241,10 @@ class ScimwatchApp(App[None]):
             self.refresh_status()
         else:  # the overview shows the same read: nothing to announce
             self._last_poll_id = first.last_poll_id
-            self.on_scimwatch_app_status_read(self.StatusRead(first.freshness, first.last_poll_id))
+            self.on_scimwatch_app_status_read(
+                self.StatusRead(list(first.overview.freshness), first.last_poll_id)
+            )
+            self.call_after_refresh(self.after_first_paint)  # the overview drew it in frame 1
         self.poll_due_sources()
         self.set_interval(STATUS_SECONDS, self._tick)
 
@@ -470,10 +473,9 @@ class ScimwatchApp(App[None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="status")
     def _read_status(self, now: datetime) -> None:
         freshness = self.cache.freshness(now, self.freshness_intervals)
-        with self.cache.reading() as db:
-            row = db.execute("SELECT coalesce(max(id), 0) FROM poll_runs").fetchone()
+        last_poll_id = self.cache.last_poll_id()
         if not get_current_worker().is_cancelled:
-            self.post_message(self.StatusRead(freshness, int(row[0])))
+            self.post_message(self.StatusRead(freshness, last_poll_id))
 
     def on_scimwatch_app_status_read(self, message: StatusRead) -> None:
         """Update the status bar; announce new data to the screens."""

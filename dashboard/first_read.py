@@ -17,29 +17,34 @@ from datetime import datetime, timedelta
 
 from store.cache import Cache
 from store.health import overview
-from store.models import Overview, SourceFreshness, SourceName
+from store.models import Overview, SourceName
 
 
 @dataclass(frozen=True)
 class FirstRead:
-    """What the app reads first: the status bar's freshness, the newest poll, the overview."""
+    """What the app reads first: the newest poll, and the overview (freshness included)."""
 
-    freshness: list[SourceFreshness]
     last_poll_id: int
     """The newest poll when the read began: the overview shows at least that poll."""
     overview: Overview
 
 
+def read_overview(
+    cache: Cache, now: datetime, freshness_intervals: Mapping[SourceName, timedelta]
+) -> Overview:
+    """The overview screen's answer: each source's freshness, then the health model's."""
+    freshness = cache.freshness(now, freshness_intervals)
+    with cache.reading() as db:
+        return overview(db, now, freshness)
+
+
 def read_first(
     cache: Cache, now: datetime, freshness_intervals: Mapping[SourceName, timedelta]
 ) -> FirstRead:
-    """Read the newest poll id, then freshness and the overview (each at least that new)."""
-    with cache.reading() as db:
-        last_poll_id = int(db.execute("SELECT coalesce(max(id), 0) FROM poll_runs").fetchone()[0])
-    freshness = cache.freshness(now, freshness_intervals)
-    with cache.reading() as db:
-        answer = overview(db, now, freshness)
-    return FirstRead(freshness, last_poll_id, answer)
+    """Read the newest poll id, then the overview (at least that new)."""
+    last_poll_id = cache.last_poll_id()
+    answer = read_overview(cache, now, freshness_intervals)
+    return FirstRead(last_poll_id, answer)
 
 
 def start_first_read(

@@ -546,6 +546,11 @@ class Cache:
                 if source in intervals
             ]
 
+    def last_poll_id(self) -> int:
+        """The newest poll run's id (0 before the first): it grows with every saved poll."""
+        with self.reading() as db:
+            return int(db.execute("SELECT coalesce(max(id), 0) FROM poll_runs").fetchone()[0])
+
     def count(self, table: str) -> int:
         """Rows in one of the cache's tables."""
         _record_type_for(table)

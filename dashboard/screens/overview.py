@@ -11,13 +11,12 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
-from dashboard.first_read import FirstRead
+from dashboard.first_read import FirstRead, read_overview
 from dashboard.screens.base import APP_LABELS, ScimwatchScreen
 from dashboard.timefmt import ago, clock, span
 from dashboard.widgets.fast_table import FastTable
 from dashboard.widgets.safe_text import clean
 from dashboard.widgets.tile import Tile
-from store.health import overview
 from store.models import CycleSummary, JobHealth, Overview, SourceFreshness
 
 STATE_STYLES = {
@@ -157,10 +156,9 @@ class OverviewScreen(ScimwatchScreen):
     class Read(Message):
         """The overview was read from the cache."""
 
-        def __init__(self, answer: Overview | None, asked: int) -> None:
+        def __init__(self, answer: Overview, asked: int) -> None:
             super().__init__()
             self.answer = answer
-            """None: the screen was composed with the app's first read (already shown)."""
             self.asked = asked
             """Which reload asked for it (`OverviewScreen.reload` counts them)."""
 
@@ -220,7 +218,6 @@ class OverviewScreen(ScimwatchScreen):
         if self._first is not None:
             self._first = None
             self._shown = self._asked
-            self.post_message(self.Read(None, self._asked))
             return
         self._read(self._asked, self.now())
 
@@ -231,14 +228,11 @@ class OverviewScreen(ScimwatchScreen):
         if first is not None:  # started before the app; not done when the screen was built
             self.post_message(self.Read(first.overview, asked))
             return
-        freshness = app.cache.freshness(now, app.freshness_intervals)
-        with app.cache.reading() as db:
-            answer = overview(db, now, freshness)
-        self.post_message(self.Read(answer, asked))
+        self.post_message(self.Read(read_overview(app.cache, now, app.freshness_intervals), asked))
 
     def on_overview_screen_read(self, message: Read) -> None:
         """Show what was read, unless a newer read was shown already."""
-        if message.answer is None or message.asked <= self._shown:
+        if message.asked <= self._shown:
             return
         self._shown = message.asked
         answer, now = message.answer, self.now()

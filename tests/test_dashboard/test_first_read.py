@@ -10,7 +10,7 @@ import pytest
 
 import dashboard.screens.overview as overview_screen
 from dashboard.app import ScimwatchApp
-from dashboard.first_read import FirstRead, read_first, start_first_read
+from dashboard.first_read import FirstRead, read_first, read_overview, start_first_read
 from dashboard.widgets.source_status import SourceStatusBar
 from store.cache import Cache
 from store.health import overview
@@ -27,9 +27,9 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[object]:
 
     def counting(*args: Any, **kwargs: Any) -> Any:
         counted.append(args)
-        return overview(*args, **kwargs)
+        return read_overview(*args, **kwargs)
 
-    monkeypatch.setattr(overview_screen, "overview", counting)
+    monkeypatch.setattr(overview_screen, "read_overview", counting)
     return counted
 
 

@@ -52,14 +52,15 @@ async def test_start_up_reads_the_overview_once_and_once_more_for_the_status(
     """The mount reads; the first status read announces the cache and the overview reads again.
     The app's `cache_changed_at` being initialised must not add a third read."""
     import dashboard.screens.overview as overview_screen
+    from dashboard.first_read import read_overview
 
     reads: list[object] = []
 
     def counted(*args: object, **kwargs: object) -> object:
         reads.append(args)
-        return overview(*args, **kwargs)  # type: ignore[arg-type]
+        return read_overview(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(overview_screen, "overview", counted)
+    monkeypatch.setattr(overview_screen, "read_overview", counted)
     app = app_on(writer, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
