@@ -33,12 +33,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def build(path: Path, users: int) -> None:
     from bench.bench_store import directory, save
-    from bench.synthetic import SP_ID, START, _uuid
+    from bench.synthetic import SP_ID, _uuid
     from store.cache import Cache
-    from store.models import AppRoleAssignment, Record
+    from store.models import AppRoleAssignment, EntraGroup, Record
 
     entra, harness, _ = directory(users)
-    groups = [record for record in entra if type(record).__name__ == "EntraGroup"]
+    groups = [record for record in entra if isinstance(record, EntraGroup)]
     import random
 
     rng = random.Random(5)
@@ -47,9 +47,9 @@ def build(path: Path, users: int) -> None:
             id=_uuid(rng),
             app="firstgen",
             resource_id=SP_ID,
-            principal_id=group.id,  # type: ignore[attr-defined]
+            principal_id=group.id,
             principal_type="Group",
-            principal_name=group.display_name,  # type: ignore[attr-defined]
+            principal_name=group.display_name,
             app_role_id=_uuid(rng),
         )
         for group in groups[::2]
@@ -57,7 +57,6 @@ def build(path: Path, users: int) -> None:
     with Cache.open_writer(path) as cache:
         save(cache, "graph.directory", entra + firstgen)
         save(cache, "harness.scim", harness)
-    del START
 
 
 def _status_kib(field: str) -> int:
