@@ -13,10 +13,10 @@ from typing import Any
 from sqlite_utils import Database
 
 from store import harness_ids
-from store.health import (  # the order is a rule, not a computation
-    _STATE_ORDER,
+from store.health import (  # which problem wins is a rule, not a computation
     DEFAULT_ACCESS_ROLE,
     _rows,
+    _worst,
 )
 from store.models import GroupMapping, GroupState, SsoConflict
 
@@ -270,13 +270,6 @@ def _by_historical_identifier(
         if row is not None and row["externally_managed"] and owner == group_id:
             return row
     return None
-
-
-def _worst(problems: list[GroupState]) -> GroupState:
-    for state in _STATE_ORDER:
-        if state in problems:
-            return state
-    return "ok"
 
 
 def _orphan(row: Mapping[str, Any]) -> GroupMapping:
