@@ -40,8 +40,10 @@ from store.models import (
     SyncJob,
     UserAssignment,
     UserLookup,
+    UserMatch,
     construct_trusted,
 )
+from store.schema import USER_SEARCH_COLUMNS
 
 DEFAULT_ACCESS_ROLE = "00000000-0000-0000-0000-000000000000"
 """appRoleId of Default Access: Entra never provisions such assignments (graph-api.md 3.8)."""
@@ -1385,9 +1387,83 @@ def _directory_problem_counts(db: Database) -> tuple[int, int]:
 # --- User lookup -------------------------------------------------------------------------
 
 
+USER_MATCHES = 20
+"""The most users a lookup by part of a name lists; more says "type more"."""
+
+
 def lookup_user(db: Database, query: str, now: datetime) -> UserLookup:
-    """Both sides of one user, by UPN, email or object id (case-insensitive)."""
+    """Both sides of one user, by UPN, email or object id (case-insensitive).
+
+    A text that is none of those on either side is looked for in names, UPNs and emails
+    (`find_users`): one user found is looked up; several are listed to pick from.
+    """
     needle = query.strip()
+    answer = _lookup_exact(db, query, needle, now)
+    if answer.entra_user is not None or answer.harness_user is not None or not needle:
+        return answer
+    if len(needle) < _TRIGRAM:
+        return answer.model_copy(
+            update={"verdict": f"{answer.verdict} Names are searched from three characters."}
+        )
+    matches = find_users(db, needle, USER_MATCHES + 1)
+    if len(matches) == 1:
+        return _lookup_exact(db, query, matches[0].key, now)
+    if not matches:
+        return answer
+    shown = matches[:USER_MATCHES]
+    verdict = (
+        f"{len(matches)} users match: pick one below."
+        if len(matches) <= USER_MATCHES
+        else f"More than {USER_MATCHES} users match: type more of the name, or pick one below."
+    )
+    return answer.model_copy(update={"matches": shown, "verdict": verdict})
+
+
+def find_users(db: Database, text: str, limit: int) -> tuple[UserMatch, ...]:
+    """Up to `limit` users whose name, UPN or email holds `text`, by name; one per person.
+
+    An Entra user and the Harness user with its email are one match. The text (three
+    characters or more) is looked up in the trigram indexes of m017, and each row found is
+    checked with LIKE.
+    """
+    entra = _users_holding(
+        db, "entra_users", ("id", "user_principal_name", "mail", "display_name"), text, limit
+    )
+    harness = _users_holding(db, "harness_users", ("id", "name", "email"), text, limit)
+    matches: dict[str, UserMatch] = {}
+    for user_id, upn, mail, name in entra:
+        email = mail or upn
+        matches[email.lower() or user_id] = UserMatch(name=name, email=email, entra_id=user_id)
+    for user_id, name, email in harness:
+        key = email.lower() or user_id
+        found = matches.get(key)
+        matches[key] = (
+            found.model_copy(update={"harness_id": user_id})
+            if found
+            else UserMatch(name=name, email=email, harness_id=user_id)
+        )
+    ordered = sorted(matches.values(), key=lambda match: (match.name.lower(), match.email))
+    return tuple(ordered[:limit])
+
+
+def _users_holding(
+    db: Database, table: str, selected: tuple[str, ...], text: str, limit: int
+) -> list[tuple[Any, ...]]:
+    """`selected` of up to `limit` rows of a user table whose searched columns hold `text`."""
+    columns = ", ".join(f"{table}.{column}" for column in selected)
+    held = " OR ".join(
+        f"{table}.{column} LIKE :like ESCAPE '\\'" for column in USER_SEARCH_COLUMNS[table]
+    )
+    sql = (
+        f"SELECT {columns} FROM {table}_text JOIN {table} ON {table}.rowid = {table}_text.rowid"
+        f" WHERE {table}_text MATCH :match AND ({held}) LIMIT :limit"
+    )
+    params = {"match": _trigram_query(text), "like": _like(text), "limit": limit}
+    return list(db.execute(sql, params))
+
+
+def _lookup_exact(db: Database, query: str, needle: str, now: datetime) -> UserLookup:
+    """`lookup_user` of a text that is the user's id, UPN or email."""
     rows = _rows(
         db,
         "SELECT * FROM entra_users WHERE id = ? OR user_principal_name = ? COLLATE NOCASE"

@@ -621,8 +621,29 @@ class UserAssignment(_Answer):
         return f"{self.app}: {self.how}{note}"
 
 
+class UserMatch(_Answer):
+    """A user whose name, UPN or email holds a looked-up text, on one side or both."""
+
+    name: str
+    email: str
+    """The Entra user's mail (else UPN), or the Harness user's email."""
+    entra_id: str = ""
+    """Empty when only Harness has the user."""
+    harness_id: str = ""
+    """Empty when only Entra has the user."""
+
+    @property
+    def key(self) -> str:
+        """What `store.health.lookup_user` finds exactly this user by."""
+        return self.entra_id or self.email or self.harness_id
+
+
 class UserLookup(_Answer):
-    """Both sides of one user, and the verdict."""
+    """Both sides of one user, and the verdict.
+
+    For a text that is no user's own id, UPN or email, the users whose names or emails hold
+    it instead (`matches`), when there are several: none of them is looked up.
+    """
 
     query: str
     entra_user: EntraUser | None
@@ -641,6 +662,8 @@ class UserLookup(_Answer):
     sso_conflicts: tuple[SsoConflict, ...]
     verdict: str
     """One line: what is wrong and what to do, or that all is well."""
+    matches: tuple[UserMatch, ...] = ()
+    """Users to pick from, when the text matched several by name, UPN or email."""
 
 
 class Overview(_Answer):

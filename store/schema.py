@@ -696,3 +696,39 @@ def m014_directory_answers_rules_version(db: Database) -> None:
     db.execute(
         "ALTER TABLE directory_answers_state ADD COLUMN rules_version INTEGER NOT NULL DEFAULT 0"
     )
+
+
+USER_SEARCH_COLUMNS = {
+    "entra_users": ("display_name", "user_principal_name", "mail"),
+    "harness_users": ("name", "email"),
+}
+"""The columns of each user table that the user lookup finds a user by part of."""
+
+
+@migrations()
+def m017_user_search(db: Database) -> None:
+    """Find users by part of a name, UPN or email (the user lookup's "walter" or "kim").
+
+    One trigram index per user table, keyed by the user's rowid, holds every value those
+    columns had: triggers add a row's values when it is inserted and when they change, and
+    nothing is removed (a changed or deleted user leaves trigrams that a lookup then checks
+    against the row itself with LIKE, as it must anyway: the index folds case beyond ASCII,
+    LIKE does not). Contentless and without positions: a few bytes a user.
+    """
+    for table, columns in USER_SEARCH_COLUMNS.items():
+        listed = ", ".join(columns)
+        new_values = ", ".join(f"NEW.{column}" for column in columns)
+        db.execute(
+            f"CREATE VIRTUAL TABLE {table}_text USING fts5({listed}, content='',"
+            " detail='none', columnsize=0, tokenize='trigram')"
+        )
+        db.execute(
+            f"INSERT INTO {table}_text (rowid, {listed}) SELECT rowid, {listed} FROM {table}"
+        )
+        insert = f"INSERT INTO {table}_text (rowid, {listed}) VALUES (NEW.rowid, {new_values});"
+        db.execute(f"CREATE TRIGGER {table}_text_insert AFTER INSERT ON {table} BEGIN {insert} END")
+        db.execute(
+            f"CREATE TRIGGER {table}_text_update AFTER UPDATE OF {listed} ON {table}"
+            f" WHEN ({_prefixed('OLD', listed)}) IS NOT ({_prefixed('NEW', listed)})"
+            f" BEGIN {insert} END"
+        )

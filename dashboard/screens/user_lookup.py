@@ -11,7 +11,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.widgets import Input, Static
+from textual.widgets import Input, OptionList, Static
+from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from dashboard.screens.base import APP_LABELS, ScimwatchScreen
@@ -19,7 +20,7 @@ from dashboard.timefmt import stamp
 from dashboard.widgets.event_text import status_text
 from dashboard.widgets.safe_text import clean
 from store.health import lookup_user
-from store.models import UserLookup
+from store.models import UserLookup, UserMatch
 
 
 def entra_side(answer: UserLookup) -> Text:
@@ -81,13 +82,27 @@ def harness_side(answer: UserLookup) -> Text:
     return text
 
 
+def match_line(match: UserMatch) -> Text:
+    """One user to pick: name, email, and which side has them."""
+    sides = " and ".join(
+        side for side, found in (("Entra", match.entra_id), ("Harness", match.harness_id)) if found
+    )
+    return Text.assemble(
+        (clean(match.name, 80) or "(no name)", "bold"),
+        "  ",
+        (clean(match.email, 120), "dim"),
+        f"  in {sides}",
+    )
+
+
 class UserLookupScreen(ScimwatchScreen):
     """Both sides of one user."""
 
     MODE = "user"
     SUBJECT = "User lookup"
     HELP = (
-        "Type a user's UPN, email or Entra object id and press enter. Left: Entra (how the "
+        "Type a user's UPN, email, Entra object id, or part of a name or email, and press "
+        "enter; when several users match, pick one from the list. Left: Entra (how the "
         "user is assigned, directly or through which groups, and which of those have Default "
         "Access, which Entra never provisions; the pending failure and the latest provisioning "
         "events). Right: Harness (the user, their groups, sign-in conflicts). The line at the "
@@ -109,11 +124,14 @@ class UserLookupScreen(ScimwatchScreen):
         """The lookup screen, optionally looking `query` up at once."""
         super().__init__()
         self.query_text = query
+        self.matches: tuple[UserMatch, ...] = ()
+        """The users the last text matched, as the list shows them."""
 
     def compose_body(self) -> ComposeResult:
         """Search box, verdict, the two sides."""
-        yield Input(value=self.query_text, placeholder="UPN, email or object id", id="query")
+        yield Input(value=self.query_text, placeholder="Name, UPN, email or object id", id="query")
         yield Static(Text("Type a user and press enter."), id="verdict")
+        yield OptionList(id="matches")
         with Horizontal(id="sides"):
             with VerticalScroll(id="entra-side"):
                 yield Static("", id="entra")
@@ -144,13 +162,37 @@ class UserLookupScreen(ScimwatchScreen):
             self.post_message(self.Answered(answer))
 
     def on_user_lookup_screen_answered(self, message: Answered) -> None:
-        """Show both sides."""
+        """Show both sides, or the users the text matched to pick from."""
         answer = message.answer
         self.query_one("#verdict", Static).update(
             Text.assemble(("Verdict: ", "bold"), clean(answer.verdict, 600))
         )
         self.query_one("#entra", Static).update(entra_side(answer))
         self.query_one("#harness", Static).update(harness_side(answer))
+        self._show_matches(answer.matches)
+
+    def _show_matches(self, found: tuple[UserMatch, ...]) -> None:
+        """List the users to pick from; a refresh of the same list keeps the highlight."""
+        matches = self.query_one("#matches", OptionList)
+        was_picking = bool(self.matches)
+        if found != self.matches:
+            highlighted = matches.highlighted
+            kept = self.matches[highlighted].key if was_picking and highlighted is not None else ""
+            self.matches = found
+            matches.clear_options()
+            matches.add_options(Option(match_line(match)) for match in found)
+            keys = [match.key for match in found]
+            matches.highlighted = keys.index(kept) if kept in keys else (0 if found else None)
+        self.set_class(bool(found), "picking")
+        if found and not was_picking:
+            matches.focus()
+
+    @on(OptionList.OptionSelected, "#matches")
+    def _picked(self, event: OptionList.OptionSelected) -> None:
+        key = self.matches[event.option_index].key
+        self.query_one("#query", Input).value = key
+        self.query_text = key
+        self.reload()
 
     def action_focus_query(self) -> None:
         """Type another user."""

@@ -123,3 +123,14 @@ async def test_a_megabyte_name_is_cut(writer: Cache, tmp_path: Path):
         await pilot.press("3")
         await settle(app, pilot)
         assert app.is_running
+
+
+async def test_hostile_names_in_the_user_lookup_list(hostile_cache: Cache, tmp_path: Path):
+    app = app_on(hostile_cache, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("7", *"example.com", "enter")
+        await settle(app, pilot)
+        assert app.screen.query_one("#matches").display
+        text = visible_text(app)
+        assert_safe(text)
+        assert "users match" in text

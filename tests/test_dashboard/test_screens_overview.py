@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Input, OptionList, Static
 
 from dashboard.launch import NOT_CONFIGURED, LaunchError, open_cache, run_tui
+from dashboard.screens.user_lookup import UserLookupScreen
 from dashboard.settings import Settings
 from dashboard.widgets.source_status import SourceStatusBar
 from dashboard.widgets.tile import Tile
@@ -186,3 +187,38 @@ def test_exports_go_to_the_data_dir_when_the_current_one_is_read_only(tmp_path, 
     assert export_directory() == tmp_path
     monkeypatch.setattr("os.access", lambda path, mode: False)
     assert export_directory().name == "exports"
+
+
+async def test_user_lookup_by_part_of_a_name_lists_the_users_to_pick_from(
+    writer: Cache, tmp_path: Path
+):
+    """ "example" is in every user's email: the list shows them by name; enter on one looks
+    that one up, down moves first (so the pick is not simply the first row)."""
+    app = app_on(writer, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        _entra, _harness, verdict = await look_up(app, pilot, "example")
+        matches = app.screen.query_one("#matches", OptionList)
+        assert verdict.endswith("users match: pick one below.")
+        assert matches.display
+        assert not app.screen.query_one("#sides").display
+        assert app.focused is matches
+        lines = [str(matches.get_option_at_index(n).prompt) for n in range(matches.option_count)]
+        assert lines[:2] == [
+            "Alice Adams  alice@example.com  in Entra and Harness",
+            "Bob Brown  bob@example.com  in Entra and Harness",
+        ]
+        await pilot.press("down")
+        # The cache changed (a poll): the same list comes back and the highlight stays.
+        screen = app.screen
+        assert isinstance(screen, UserLookupScreen)
+        screen.reload()
+        await settle(app, pilot)
+        assert matches.highlighted == 1
+        assert app.focused is matches
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert not matches.display
+        assert app.screen.query_one("#sides").display
+        entra = str(app.screen.query_one("#entra", Static).render())
+        assert entra.startswith("Bob Brown\nbob@example.com\nu-bob")
+        assert app.screen.query_one("#query", Input).value == "u-bob"

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
+from sqlite_utils import Database
 
 from store import health
 from store.cache import Cache
-from store.models import EntraUser, UserAssignment, UserLookup
+from store.models import Batch, EntraUser, HarnessUser, Snapshot, UserAssignment, UserLookup
+from store.schema import migrations
 from tests.builders import DEFAULT_ACCESS, NOW, Tenant
 
 
@@ -248,3 +252,170 @@ def test_latest_events_name_the_app_whose_job_logged_them(tenant):
         "firstgen",
         "nextgen",
     ]
+
+
+# --- By part of a name, UPN or email -----------------------------------------------------
+
+
+def entra(user_id: str, name: str, email: str = "") -> EntraUser:
+    email = email or f"{user_id}@example.com"
+    return EntraUser(id=user_id, user_principal_name=email, mail=email, display_name=name)
+
+
+def harness_user(user_id: str, name: str, email: str) -> HarnessUser:
+    return HarnessUser(id=user_id, email=email, name=name, in_scim=True, in_ng=True)
+
+
+def test_part_of_a_name_that_one_user_holds_looks_that_user_up(tenant):
+    """The on-call admin's ticket says "Walter Kim": his surname is enough."""
+    tenant.save("graph.directory", entra("wk", "Walter Kim"), entra("ww", "Walter White"))
+    answer = lookup(tenant, " kim ")
+    assert answer.entra_user is not None
+    assert answer.entra_user.id == "wk"
+    assert answer.matches == ()
+
+
+def test_part_of_a_name_several_users_hold_lists_them_by_name_to_pick_from(tenant):
+    tenant.save(
+        "graph.directory",
+        entra("ww", "Walter White"),
+        entra("wk", "Walter Kim"),
+        entra("ab", "Alice Brown"),
+    )
+    answer = lookup(tenant, "WALTER")
+    assert answer.entra_user is None
+    assert answer.harness_user is None
+    assert [(match.name, match.entra_id) for match in answer.matches] == [
+        ("Walter Kim", "wk"),
+        ("Walter White", "ww"),
+    ]
+    assert answer.verdict == "2 users match: pick one below."
+    # Picking one looks it up exactly.
+    picked = lookup(tenant, answer.matches[0].key)
+    assert picked.entra_user is not None
+    assert picked.entra_user.display_name == "Walter Kim"
+
+
+def test_a_text_too_short_to_search_names_says_so(tenant):
+    tenant.save("graph.directory", entra("wk", "Walter Kim"), entra("ab", "Alice Brown"))
+    answer = lookup(tenant, "Ki")
+    assert answer.entra_user is None
+    assert answer.matches == ()
+    assert answer.verdict == (
+        "No such user in the cache on either side. Names are searched from three characters."
+    )
+    assert lookup(tenant, "Kim").entra_user is not None
+
+
+def test_both_sides_of_one_person_are_one_match(tenant):
+    tenant.save(
+        "graph.directory",
+        entra("wk", "Walter Kim", "walter.kim@example.com"),
+        entra("ww", "Walter White", "walter.white@example.com"),
+    )
+    tenant.save(
+        "harness.scim",
+        harness_user("h1", "Walter Kim", "Walter.Kim@example.com"),
+        harness_user("h2", "Walter Smith", "wsmith@example.com"),
+    )
+    matches = lookup(tenant, "walter").matches
+    assert [(m.name, m.entra_id, m.harness_id) for m in matches] == [
+        ("Walter Kim", "wk", "h1"),
+        ("Walter Smith", "", "h2"),
+        ("Walter White", "ww", ""),
+    ]
+    only_in_harness = lookup(tenant, matches[1].key)
+    assert only_in_harness.harness_user is not None
+    assert only_in_harness.harness_user.id == "h2"
+    assert only_in_harness.entra_user is None
+
+
+def test_a_name_found_by_email_or_upn(tenant):
+    tenant.save("graph.directory", entra("wk", "W. K.", "walter.kim@example.com"))
+    assert lookup(tenant, "er.ki").entra_user.id == "wk"  # type: ignore[union-attr]
+
+
+def test_more_users_than_a_list_holds_asks_for_more_of_the_name(tenant):
+    tenant.save("graph.directory", *(entra(f"u{n:02}", f"Contractor {n:02}") for n in range(30)))
+    answer = lookup(tenant, "contractor")
+    assert len(answer.matches) == health.USER_MATCHES
+    assert answer.matches[0].name == "Contractor 00"
+    assert answer.verdict.startswith(f"More than {health.USER_MATCHES} users match")
+
+
+@pytest.mark.parametrize("text", ['" b', "0% s", "r_s", "\\ s", "a%b", 'x" OR "y', "NEAR(", "* N"])
+def test_wildcards_and_query_syntax_are_literal_text(tenant, text):
+    tenant.save(
+        "graph.directory",
+        entra("p1", "100% sure"),
+        entra("p2", "under_score"),
+        entra("p3", 'quote " back \\ star * NEAR( x" OR "y'),
+    )
+    answer = lookup(tenant, text)
+    names = [match.name for match in answer.matches] or (
+        [answer.entra_user.display_name] if answer.entra_user else []
+    )
+    expected = [
+        name
+        for name in ("100% sure", 'quote " back \\ star * NEAR( x" OR "y', "under_score")
+        if text.lower() in name.lower()
+    ]
+    assert sorted(names) == sorted(expected)
+
+
+def test_a_renamed_user_is_found_by_the_new_name_only(tenant):
+    tenant.save("graph.directory", entra("wk", "Walter Kim"), entra("ab", "Alice Brown"))
+    tenant.save("graph.directory", entra("wk", "Walter Park"))
+    assert lookup(tenant, "park").entra_user.id == "wk"  # type: ignore[union-attr]
+    assert lookup(tenant, "kim").verdict == "No such user in the cache on either side."
+
+
+def test_a_user_gone_from_the_directory_is_not_found(tenant):
+    tenant.save("graph.directory", entra("wk", "Walter Kim"))
+    # The next directory poll no longer lists Walter but lists Alice, who may take his rowid.
+    tenant.cache.save_batch(
+        Batch(
+            source="graph.directory",
+            records=[entra("ab", "Alice Kimball")],
+            snapshots=[Snapshot(table="entra_users")],
+        ),
+        NOW,
+        NOW,
+    )
+    answer = lookup(tenant, "walter")
+    assert answer.entra_user is None
+    assert answer.matches == ()
+    assert lookup(tenant, "kim").entra_user.id == "ab"  # type: ignore[union-attr]
+
+
+def test_users_already_cached_are_found_after_the_upgrade(tmp_path):
+    path = tmp_path / "older.db"
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        migrations.apply(Database(conn), stop_before="m017_user_search")
+        conn.execute(
+            "INSERT INTO entra_users (id, user_principal_name, mail, display_name)"
+            " VALUES ('wk', 'wk@example.com', 'wk@example.com', 'Walter Kim')"
+        )
+    with Cache.open_writer(path) as cache, cache.reading() as db:
+        answer = health.lookup_user(db, "kim", NOW)
+    assert answer.entra_user is not None
+    assert answer.entra_user.id == "wk"
+
+
+def test_a_text_of_a_trigram_or_more_is_looked_up_by_index(tenant):
+    tenant.save("graph.directory", entra("wk", "Walter Kim"))
+    seen: list[str] = []
+    with tenant.cache.reading() as db:
+        db.conn.set_trace_callback(seen.append)
+        health.find_users(db, "walter", 5)
+        db.conn.set_trace_callback(None)
+        plans = [
+            " ".join(str(step[-1]) for step in db.execute(f"EXPLAIN QUERY PLAN {sql}"))
+            for sql in seen
+            if sql.startswith("SELECT") and "_users_text MATCH" in sql
+        ]
+    assert len(plans) == 2
+    for plan, table in zip(plans, ("entra_users", "harness_users"), strict=True):
+        # The index finds the rows; each is then read by its rowid, not by a scan.
+        assert f"SCAN {table}_text VIRTUAL TABLE INDEX" in plan, plan
+        assert f"SEARCH {table} USING INTEGER PRIMARY KEY (rowid=?)" in plan, plan
