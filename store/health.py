@@ -88,6 +88,11 @@ def job_health(db: Database, now: datetime) -> list[JobHealth]:
     return [_assess_job(job, now) for job in jobs]
 
 
+def job_apps(db: Database) -> dict[str, str]:
+    """The app ("nextgen", "firstgen") each provisioning job in the cache syncs, by job id."""
+    return dict(db.execute("SELECT job_id, app FROM sync_jobs").fetchall())
+
+
 def _assess_job(job: SyncJob, now: datetime) -> JobHealth:
     interval = timedelta(seconds=job.interval_seconds or DEFAULT_INTERVAL.total_seconds())
     last_activity = job.last_ended or job.last_began

@@ -7,15 +7,19 @@ from datetime import datetime
 from rich.text import Text
 from sqlite_utils import Database
 
-from dashboard.screens.base import TableScreen, matches
+from dashboard.screens.base import APP_LABELS, TableScreen, matches
 from dashboard.timefmt import ago, span, stamp
 from dashboard.widgets.paged_table import Column, Position, TableRow
-from store.health import recent_cycles
+from store.health import job_apps, recent_cycles
 from store.models import CycleSummary, iso_utc
 
+SHORT_ID = 8
+"""Width of the cycle id column: the first group of the GUID, like a short commit hash. The
+cell holds the whole id, which the filter, copy and CSV export use."""
 
-def cycle_row(cycle: CycleSummary, now: datetime) -> TableRow:
-    """A cycle as a row keyed by its cycle id."""
+
+def cycle_row(cycle: CycleSummary, now: datetime, app: str) -> TableRow:
+    """A cycle as a row keyed by its cycle id; `app` names the app its job syncs."""
     failed = Text(str(cycle.failed), justify="right", style="bold red" if cycle.failed else "")
     return TableRow(
         key=f"{cycle.job_id}:{cycle.cycle_id}",
@@ -30,8 +34,8 @@ def cycle_row(cycle: CycleSummary, now: datetime) -> TableRow:
             cycle.creates,
             cycle.updates,
             cycle.deletes + cycle.disables + cycle.staged_deletes,
+            app,
             cycle.cycle_id,
-            cycle.job_id,
         ),
         position=(iso_utc(cycle.ended_at), cycle.cycle_id),
         payload=cycle,
@@ -44,16 +48,18 @@ class CyclesScreen(TableScreen):
     MODE = "cycles"
     SUBJECT = "Sync cycles"
     EXPORT_NAME = "cycles"
-    FILTER_PLACEHOLDER = "filter: cycle id or job id (this page)"
+    FILTER_PLACEHOLDER = "filter: cycle id, job id or app (this page)"
     HELP = (
         "Each provisioning cycle Entra ran (events grouped by cycle id), newest first: when "
         "it ended, how long it took, how many objects it touched and how many failed. Entra "
         "runs a cycle about every 40 minutes; a gap much longer than that means the job is "
-        "overdue or silent (see the overview). Enter opens the cycle's events, failures first."
+        "overdue or silent (see the overview). App is the Harness app whose job ran it; Cycle "
+        "is the start of its id (y copies the whole id, the filter matches all of it). Enter "
+        "opens the cycle's events, failures first."
     )
     COLUMNS = (
         Column("ended", "Ended (UTC)", 16),
-        Column("ago", "Ago", 12),
+        Column("ago", "Ago", 14),
         Column("took", "Took", 9),
         Column("events", "Events", 6),
         Column("failed", "Failed", 6),
@@ -61,18 +67,20 @@ class CyclesScreen(TableScreen):
         Column("created", "Created", 7),
         Column("updated", "Updated", 7),
         Column("deleted", "Deleted", 7),
-        Column("cycle", "Cycle id", 38),
-        Column("job", "Job", 24),
+        Column("app", "App", 8),
+        Column("cycle", "Cycle", SHORT_ID),
     )
 
     def fetch(self, db: Database, position: Position | None, limit: int) -> list[TableRow]:
         """A page of cycles before `position`, filtered on this page."""
         now = self.now()
-        return [
-            cycle_row(cycle, now)
-            for cycle in recent_cycles(db, limit, before=position)
-            if matches(self.filter_text, cycle.cycle_id, cycle.job_id)
-        ]
+        apps = {job: APP_LABELS.get(app, app) for job, app in job_apps(db).items()}
+        rows = []
+        for cycle in recent_cycles(db, limit, before=position):
+            app = apps.get(cycle.job_id, "other")
+            if matches(self.filter_text, cycle.cycle_id, cycle.job_id, app):
+                rows.append(cycle_row(cycle, now, app))
+        return rows
 
     def drill_in(self, row: TableRow) -> None:
         """The cycle's events, failures first."""

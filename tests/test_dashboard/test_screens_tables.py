@@ -204,6 +204,29 @@ async def test_cycles_drill_into_a_cycle(writer: Cache, tmp_path: Path):
         assert type(app.screen).__name__ == "CyclesScreen"
 
 
+async def test_cycles_fit_140_columns_and_name_their_app(writer: Cache, tmp_path: Path):
+    """The app, not a 60-character job id; the cycle id's first group shown, all of it kept."""
+    with writer.reading() as db:
+        expected = recent_cycles(db)
+    app = app_on(writer, tmp_path)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await open_screen(app, pilot, "2")
+        assert table(app).max_scroll_x == 0  # every column in view
+        rows = [
+            [str(cell) for cell in table(app).get_row(row.key)] for row in table(app).ordered_rows
+        ]
+        assert [row[-2:] for row in rows] == [
+            [{"Harness.nextgen": "NextGen", "Harness.firstgen": "FirstGen"}[c.job_id], c.cycle_id]
+            for c in expected
+        ]
+        await pilot.press("slash", *"firstgen")  # the fixture's cycles are all NextGen's
+        await settle(app, pilot)
+        assert keys(app) == []
+        await pilot.press(*["backspace"] * 8, *"nextgen")
+        await settle(app, pilot)
+        assert len(keys(app)) == len(expected)
+
+
 async def test_groups_show_both_member_lists(writer: Cache, tmp_path: Path):
     with writer.reading() as db:
         expected = group_mappings(db)
