@@ -75,12 +75,12 @@ class GroupsScreen(TableScreen):
     )
     COLUMNS = (
         Column("state", "State", 22),
-        Column("entra", "Entra group", 30),
-        Column("predicted", "Identifier (predicted)", 26),
-        Column("harness", "Harness group", 26),
+        Column("entra", "Entra group", 26),
+        Column("predicted", "Identifier (predicted)", 22),
+        Column("harness", "Harness group", 22),
         Column("entra_n", "Entra", 5),
         Column("harness_n", "Harn.", 5),
-        Column("also", "Also", 30),
+        Column("also", "Also", 20),
     )
 
     def fetch(self, db: Database, position: Position | None, limit: int) -> list[TableRow]:

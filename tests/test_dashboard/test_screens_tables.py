@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pytest
 from textual.widgets import Static
 
 from dashboard.screens.event_detail import EventDetailModal
@@ -225,6 +226,16 @@ async def test_cycles_fit_140_columns_and_name_their_app(writer: Cache, tmp_path
         await pilot.press(*["backspace"] * 8, *"nextgen")
         await settle(app, pilot)
         assert len(keys(app)) == len(expected)
+
+
+@pytest.mark.parametrize("key", ["2", "3", "4", "5", "6"])
+async def test_every_table_fits_140_columns(writer: Cache, tmp_path: Path, key: str):
+    """An admin's usual terminal shows every column: none hides past the right edge."""
+    app = app_on(writer, tmp_path)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await open_screen(app, pilot, key)
+        assert keys(app)
+        assert table(app).max_scroll_x == 0
 
 
 async def test_groups_show_both_member_lists(writer: Cache, tmp_path: Path):
