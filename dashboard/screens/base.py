@@ -21,6 +21,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.events import ScreenResume
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import DataTable, Input, Static
 
 from dashboard.csv_export import ExportError, export_path, write_csv
@@ -37,6 +38,25 @@ if TYPE_CHECKING:
 
 APP_LABELS = {"nextgen": "NextGen", "firstgen": "FirstGen"}
 """How screens name the two Harness enterprise apps in Entra."""
+
+
+def set_focus_now(screen: Screen[Any], widget: Widget) -> None:
+    """Give `widget` the keyboard before the next key is handled.
+
+    For a box opened by a priority binding ("/"): a terminal delivers a fast typist's keys, or
+    a paste, in one burst, and the app hands each key to whatever has focus as it takes it.
+    `Widget.focus()` waits behind those keys, which then run the screen's bindings instead of
+    being typed ("p" pauses polling, "q" quits).
+    """
+    screen.set_focus(widget)
+
+
+def type_slash(screen: Screen[Any], box: Input) -> bool:
+    """Type "/" into `box` if it has focus (the priority binding took the key); else False."""
+    if screen.focused is not box:
+        return False
+    box.insert_text_at_cursor("/")
+    return True
 
 
 def matches(needle: str, *values: object) -> bool:
@@ -189,7 +209,9 @@ class TableScreen(ScimwatchScreen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
-        Binding("slash", "filter", "Filter"),
+        # A priority binding runs as the app takes the key, before it hands the keys typed
+        # after it to whatever has focus: see `action_filter`.
+        Binding("slash", "filter", "Filter", priority=True),
         Binding("s", "sort", "Sort"),
         Binding("y", "copy_id", "Copy id"),
         Binding("ctrl+s", "export", "Export CSV"),
@@ -271,10 +293,12 @@ class TableScreen(ScimwatchScreen):
         self.query_one("#detail", Static).update(detail or "")
 
     def action_filter(self) -> None:
-        """Show the filter box and type into it."""
+        """Show the filter box and type into it; in the box, "/" is only a character."""
         filter_input = self.query_one("#filter", Input)
+        if type_slash(self, filter_input):
+            return
         filter_input.display = True
-        filter_input.focus()
+        set_focus_now(self, filter_input)
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -283,7 +307,7 @@ class TableScreen(ScimwatchScreen):
 
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self) -> None:
-        self.table.focus()
+        self.set_focus(self.table)
 
     def action_back(self) -> None:
         """Clear an open filter first; then go back."""
@@ -291,7 +315,7 @@ class TableScreen(ScimwatchScreen):
         if filter_input.display:
             filter_input.value = ""
             filter_input.display = False
-            self.table.focus()
+            self.set_focus(self.table)
             return
         super().action_back()
 

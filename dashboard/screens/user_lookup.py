@@ -15,7 +15,7 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
-from dashboard.screens.base import APP_LABELS, ScimwatchScreen
+from dashboard.screens.base import APP_LABELS, ScimwatchScreen, set_focus_now, type_slash
 from dashboard.timefmt import stamp
 from dashboard.widgets.event_text import status_text
 from dashboard.widgets.safe_text import clean
@@ -110,7 +110,7 @@ class UserLookupScreen(ScimwatchScreen):
     )
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
-        Binding("slash", "focus_query", "Search"),
+        Binding("slash", "focus_query", "Search", priority=True),
     ]
 
     class Answered(Message):
@@ -195,12 +195,14 @@ class UserLookupScreen(ScimwatchScreen):
         self.reload()
 
     def action_focus_query(self) -> None:
-        """Type another user."""
-        self.query_one("#query", Input).focus()
+        """Type another user; in the box, "/" is only a character."""
+        query = self.query_one("#query", Input)
+        if not type_slash(self, query):
+            set_focus_now(self, query)
 
     def action_back(self) -> None:
         """Leave the search box first, then go back."""
         if self.focused is self.query_one("#query", Input) and len(self.app.screen_stack) == 1:
-            self.query_one("#entra-side").focus()
+            self.set_focus(self.query_one("#entra-side"))
             return
         super().action_back()
