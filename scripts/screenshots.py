@@ -37,6 +37,7 @@ SHOTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("events", ("6",)),
     ("event_detail", ("6", "f", "enter")),
     ("user_lookup", ("5", "enter")),
+    ("user_lookup_matches", ("7", *"leave", "enter")),
     ("help", ("3", "question_mark")),
 )
 """(file name, keys pressed from the overview)."""
