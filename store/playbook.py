@@ -8,6 +8,7 @@ Pure functions over the text Entra writes into a provisioning event (reference/g
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -34,6 +35,7 @@ __all__ = [
     "parse_http_status",
     "parse_retry_count",
     "parse_retry_time",
+    "parse_service_message",
     "playbook_entry",
     "playbook_for",
     "playbook_key",
@@ -656,6 +658,33 @@ def parse_conflicting_identifier(reason: str | None) -> str | None:
         return None
     match = _CONFLICTING_IDENTIFIER.search(reason)
     return match.group(1) if match else None
+
+
+_SERVICE_BODY = "Web Response:"
+"""Where Entra quotes the body the app's SCIM endpoint answered (graph-api.md §1.9)."""
+
+
+def parse_service_message(reason: str | None) -> str:
+    """What Harness itself said, from the error body Entra quotes in a reason; "" if none.
+
+    A SCIM error's ``detail`` or a Harness ``ErrorDTO``'s ``message`` (harness-api.md §1.9):
+    "User limit reached for account. Cannot add more users." instead of Microsoft's paragraph
+    around it. A body cut short, or not JSON, gives "".
+    """
+    if not reason or (start := reason.find(_SERVICE_BODY)) < 0:
+        return ""
+    body = reason[start + len(_SERVICE_BODY) :].lstrip()
+    try:
+        document, _end = json.JSONDecoder().raw_decode(body)
+    except (ValueError, RecursionError):
+        return ""
+    if not isinstance(document, dict):
+        return ""
+    for field in ("detail", "message"):
+        value = document.get(field)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return ""
 
 
 def normalise_error_code(error_code: str | None) -> str | None:

@@ -11,6 +11,7 @@ from dashboard.widgets.paged_table import Column, Position, TableRow
 from dashboard.widgets.safe_text import clean
 from store.health import pending_retries
 from store.models import PendingRetry
+from store.playbook import parse_service_message
 
 RETRY_SOURCES = {
     "reason": "from the error text",
@@ -95,6 +96,9 @@ class RetriesScreen(TableScreen):
         text.append(clean(retry.hint.what_to_do, 1500) + "\n")
         text.append("Error: ", style="bold")
         text.append(f"{clean(retry.error_code, 80)} ({clean(retry.error_category, 40)})\n")
+        if said := parse_service_message(retry.reason):
+            text.append("Harness says: ", style="bold")
+            text.append(clean(said, 400) + "\n")
         text.append("Reason: ", style="bold")
         text.append(clean(retry.reason, 1500) + "\n")
         if retry.recommended_action:

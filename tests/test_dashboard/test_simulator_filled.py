@@ -31,6 +31,7 @@ from dashboard.widgets.source_status import SourceStatusBar
 from dashboard.widgets.tile import Tile
 from store import health
 from store.cache import Cache
+from store.playbook import parse_service_message
 from tests.test_collectors.test_against_simulator import collect_everything, connections
 from tests.test_dashboard.builders import INTERVALS
 from tests.test_dashboard.helpers import settle
@@ -159,6 +160,11 @@ async def test_retries_match_and_bindings_work(
         assert column(app, 0) == [r.source_name for r in expected]
         assert column(app, 4) == [r.error_code for r in expected]
         assert expected[0].hint.title in detail(app)
+        # What Harness answered, out of the body Entra quotes in its reason.
+        said = parse_service_message(expected[0].reason)
+        assert said
+        assert said not in expected[0].hint.what_to_do
+        assert f"Harness says: {said}" in " ".join(detail(app).split())
         await press(app, pilot, "y")
         assert app.clipboard == expected[0].source_id
         await press(app, pilot, "s")  # by identity

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from itertools import pairwise
 
@@ -23,6 +24,7 @@ from store.playbook import (
     parse_http_status,
     parse_retry_count,
     parse_retry_time,
+    parse_service_message,
     playbook_for,
     quarantine_disabled_at,
     quarantine_next_attempt,
@@ -463,6 +465,36 @@ def test_parse_conflicting_identifier():
     assert parse_conflicting_identifier(None) is None
 
 
+def quoting(body: str) -> str:
+    """A reason in which Entra quotes `body` as Harness answered it."""
+    return entra_reason("Conflict", body, 3, "2026-11-29T14:51:06.9377260Z UTC")
+
+
+@pytest.mark.parametrize(
+    ("reason", "said"),
+    [
+        (
+            quoting(HARNESS_DUP_IDENTIFIER_BODY),
+            "Try using different user group identifier, [Dev_Team] cannot be used",
+        ),
+        (quoting(HARNESS_403_BODY), json.loads(HARNESS_403_BODY)["message"]),
+        (quoting('{"detail":"  "}'), ""),  # nothing said
+        (quoting('{"detail":"User limit reached'), ""),  # a body cut short
+        (quoting("<html>Bad Gateway</html>"), ""),
+        (quoting('["detail"]'), ""),
+        (quoting('{"detail": {"nested": 1}}'), ""),
+        (
+            "Web Response:" + HARNESS_DUP_IDENTIFIER_BODY,
+            "Try using different user group identifier, [Dev_Team] cannot be used",
+        ),
+        (CONTOSO_409, ""),
+        (None, ""),
+    ],
+)
+def test_parse_service_message(reason, said):
+    assert parse_service_message(reason) == said
+
+
 @pytest.mark.parametrize(
     ("code", "normalised"),
     [
@@ -495,6 +527,8 @@ def test_parsers_never_raise_and_return_utc(reason, event_time):
     parse_http_status(reason)
     parse_conflicting_identifier(reason)
     parse_entra_timestamp(reason)
+    assert isinstance(parse_service_message(reason), str)
+    assert isinstance(parse_service_message("Web Response: " + reason), str)
 
 
 @given(st.one_of(st.none(), any_text), st.one_of(st.none(), any_text), any_text, any_text)
