@@ -309,12 +309,17 @@ class ScimwatchApp(App[None]):
             if mounted is not None:
                 await mounted
                 await asyncio.sleep(PREBUILD_PAUSE)  # keys and frames go first
-        freeze_start_up_heap()
+        if self.is_running:
+            freeze_start_up_heap()
 
     def _build_mode(self, mode: str) -> AwaitMount | None:
-        """Create and mount `mode`'s screen, hidden, unless it exists (None then)."""
+        """Create and mount `mode`'s screen, hidden, unless it exists (None then).
+
+        Nothing is built once the app is closing: Textual closes the screens one stack at a
+        time, and a stack added meanwhile failed the quit ("dictionary changed size").
+        """
         screen_type = self.MODES.get(mode)
-        if mode in self._screen_stacks or not callable(screen_type):
+        if mode in self._screen_stacks or not callable(screen_type) or not self.is_running:
             return None
         screen, mounted = self._get_screen(screen_type())
         self._screen_stacks[mode] = [screen]

@@ -113,3 +113,37 @@ async def test_the_start_up_heap_is_frozen_after_the_first_paint(writer: Cache, 
             assert gc.get_freeze_count() > 10_000  # modules, Textual, the overview
     finally:
         gc.unfreeze()  # the test process goes on: let the collector see it all again
+
+
+async def test_quitting_while_screens_are_built_ahead_closes_cleanly(
+    writer: Cache, tmp_path: Path, monkeypatch
+):
+    """ "q" in the first second or two: Textual closes the screens while the background would
+    still add some (it failed with "dictionary changed size during iteration")."""
+    closing = asyncio.Event()
+
+    class HeldAsyncio:
+        """The app's asyncio, but its pause between two screens ends as the app closes."""
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(asyncio, name)
+
+        @staticmethod
+        async def sleep(_seconds: float) -> None:
+            await closing.wait()
+
+    monkeypatch.setattr("dashboard.app.asyncio", HeldAsyncio())
+    app = app_on(writer, tmp_path)
+    close_all = app._close_all
+
+    async def closing_all() -> None:
+        closing.set()  # the background resumes at the close's first await
+        await close_all()
+
+    app._close_all = closing_all  # type: ignore[method-assign]
+    async with app.run_test(size=SIZE) as pilot:
+        while len(app._screen_stacks) < 2:  # the first screen built ahead
+            await pilot.pause()
+        built = set(app._screen_stacks)
+    assert len(built) == 2, "still building when the app quits"
+    assert app._exception is None
