@@ -185,7 +185,7 @@ class UserLookupScreen(ScimwatchScreen):
             matches.highlighted = keys.index(kept) if kept in keys else (0 if found else None)
         self.set_class(bool(found), "picking")
         if found and not was_picking:
-            matches.focus()
+            self.set_focus(matches)
 
     @on(OptionList.OptionSelected, "#matches")
     def _picked(self, event: OptionList.OptionSelected) -> None:
