@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import io
+import os
 import subprocess
 import sys
 import threading
@@ -213,18 +214,49 @@ async def test_a_poll_outside_the_collect_loop_trims_without_a_full_collection(m
     assert (releases.trims, releases.collections) == (2, 0)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
-def test_the_arena_limit_is_taken_by_glibc():
-    """`collect` caps glibc's malloc arenas (in a child: the setting is per process)."""
+# Eight threads each allocate a block above pymalloc's limit (so glibc's malloc serves it from
+# the thread's arena) and wait, all alive, while glibc's malloc_stats prints one "Arena N:"
+# section per arena to stderr.
+_COUNT_ARENAS = """
+import ctypes, sys, threading
+from collectors.runner import limit_malloc_arenas
+if sys.argv[1] == "capped":
+    print(limit_malloc_arenas())
+all_allocated = threading.Barrier(9)
+reported = threading.Barrier(9)
+def allocate():
+    block = bytearray(1 << 16)
+    all_allocated.wait()
+    reported.wait()
+threads = [threading.Thread(target=allocate) for _ in range(8)]
+for thread in threads:
+    thread.start()
+all_allocated.wait()
+ctypes.CDLL(None).malloc_stats()
+reported.wait()
+for thread in threads:
+    thread.join()
+"""
+
+
+def arenas_used_by_eight_threads(mode: str) -> tuple[str, int]:
+    """What the child printed and how many arenas glibc had (in a child: the cap is per process)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MALLOC_ARENA_MAX", "GLIBC_TUNABLES")}
     done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from collectors.runner import limit_malloc_arenas as f; print(f())",
-        ],
+        [sys.executable, "-c", _COUNT_ARENAS, mode],
         capture_output=True,
         text=True,
         check=True,
         cwd=Path(__file__).parents[2],
+        env=env,
     )
-    assert done.stdout.strip() == "True"
+    arenas = sum(line.startswith("Arena ") for line in done.stderr.splitlines())
+    return done.stdout.strip(), arenas
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_the_arena_limit_keeps_threads_to_two_malloc_arenas():
+    """`collect` caps glibc's malloc arenas: eight threads share two instead of one each."""
+    _, uncapped = arenas_used_by_eight_threads("uncapped")
+    assert uncapped > 2  # glibc's own limit is 8 per core: the probe sees threads get arenas
+    assert arenas_used_by_eight_threads("capped") == ("True", 2)
