@@ -124,6 +124,8 @@ class GraphState:
 
     tokens: dict[str, IssuedToken] = field(default_factory=dict)
     certificates: list[x509.Certificate] = field(default_factory=list)
+    assertions: list[str] = field(default_factory=list)
+    """Every client assertion the login endpoint received, accepted or not."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -365,10 +367,12 @@ class GraphApp:
                 f"{self.base_url}/{name}/oauth2/v2.0/token"
                 for name in (tenant, self.scenario.tenant_id)
             }
+            assertion = fields.get("client_assertion", "")
             with self.state.lock:
                 registered = list(self.state.certificates)
+                self.state.assertions.append(assertion)
             return assertion_refusal(
-                fields.get("client_assertion", ""),
+                assertion,
                 client_id=client_id,
                 audiences=audiences,
                 certificates=registered,

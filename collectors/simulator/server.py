@@ -155,6 +155,16 @@ class SimulatedTenant:
         """Upload a certificate (its public part) to the app registration scimwatch uses."""
         self._graph.register_certificate(pem)
 
+    def client_assertions_received(self) -> list[str]:
+        """The client assertions (signed JWTs) the login endpoint has received, in order."""
+        with self._graph.state.lock:
+            return list(self._graph.state.assertions)
+
+    def access_tokens_issued(self) -> list[str]:
+        """The access tokens the login endpoint has issued, in order."""
+        with self._graph.state.lock:
+            return list(self._graph.state.tokens)
+
     def issue_access_token(self, client_id: str) -> str:
         """An access token from the simulated login for `client_id`, valid on the Graph."""
         return str(self._graph.issue(client_id)["access_token"])
