@@ -10,6 +10,7 @@ import httpx
 from collectors.simulator import FaultController, ManualClock, Scenario
 from collectors.simulator.harness import HarnessApp
 from collectors.simulator.harness_state import HarnessState
+from collectors.simulator.model import HarnessUser, LazyTable
 
 AT = datetime(2025, 1, 2, tzinfo=UTC)
 
@@ -87,15 +88,39 @@ def test_a_page_straddling_into_firstgen_users_follows_their_changes():
         assert [u.uuid for u in state.scim_page(skip, 5)] == harness_search(state, skip, 5)
 
 
-def test_the_imported_users_are_kept_until_a_user_changes():
-    """A page is a slice of one list, rebuilt only after a user is put or deleted."""
-    state = Scenario("incident", seed=7, clock=ManualClock()).harness
-    kept = state._imported_users()
-    for skip in range(0, 40, 3):
-        state.scim_page(skip, 3)
-    assert state._imported_users() is kept
-    state.scim_update_user(email_of(state, "peggy@example.com"), "Peggy P", AT)
-    assert state._imported_users() is not kept
+def computed_users(count: int) -> tuple[HarnessState, list[int]]:
+    """An account of `count` users computed on demand (as ``large``'s), and who was built."""
+    built: list[int] = []
+
+    def make(index: int) -> HarnessUser:
+        built.append(index)
+        return HarnessUser(f"hu-{index}", f"user{index}@example.com", f"User {index}", "U", "N")
+
+    def index_of(uuid: str) -> int | None:
+        number = uuid.removeprefix("hu-")
+        return int(number) if number.isdigit() else None
+
+    users = LazyTable(make, count, index_of)
+    return HarnessState(seed=7, account_id="acct", users=users), built
+
+
+def every_page(state: HarnessState, count: int = 3) -> list[HarnessUser]:
+    listed: list[HarnessUser] = []
+    while page := state.scim_page(len(listed), count):
+        listed += page
+    return listed
+
+
+def test_a_full_listing_builds_each_user_once_until_a_user_changes():
+    """A page is a slice of one listing, not a walk rebuilding every user it skips."""
+    state, built = computed_users(300)
+    assert [user.uuid for user in every_page(state)] == [f"hu-{i}" for i in range(300)]
+    assert sorted(built) == list(range(300))
+    built.clear()
+    state.scim_update_user("hu-150", "Renamed", AT)
+    listed = every_page(state)
+    assert [user.name for user in listed[149:152]] == ["User 149", "Renamed", "User 151"]
+    assert sorted(built) == list(range(300))  # the changed user read, the others built again
 
 
 def test_a_native_user_taken_over_by_scim_is_listed_at_once():
