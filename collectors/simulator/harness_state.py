@@ -84,7 +84,8 @@ class HarnessState:
 
         Harness walks its imported users (here: the account's, then FirstGen's) and skips
         ``startIndex - 1`` of them. The imported users are kept until the next user put or
-        delete, so a page is a slice: walking the skipped rows made a full listing quadratic.
+        delete (users are immutable: every change is one), so a page is a slice: walking the
+        skipped rows made a full listing quadratic.
         """
         imported = self._imported_users()
         page = imported[skip : skip + count]
@@ -116,8 +117,10 @@ class HarnessState:
         existing = self.find_user_by_email(email)
         if existing is not None:
             if not (existing.imported and existing.externally_managed and existing.ng_member):
-                existing.imported = existing.externally_managed = existing.ng_member = True
-                self.users.put(existing.uuid, existing)  # a new listing, and a base row kept
+                taken_over = existing._replace(
+                    imported=True, externally_managed=True, ng_member=True
+                )
+                self.users.put(existing.uuid, taken_over)
             return ScimOutcome(201, existing.uuid)
         user = HarnessUser(
             self.new_uuid(), email, name, given, family, external_id, created=at, modified=at
@@ -129,9 +132,7 @@ class HarnessState:
         user = self.users.get(uuid)
         if user is None:
             return ScimOutcome(404, detail="User does not exist in NG")
-        user.name = name
-        user.modified = at
-        self.users.put(uuid, user)
+        self.users.put(uuid, user._replace(name=name, modified=at))
         return ScimOutcome(200, uuid)
 
     def scim_deactivate_user(self, uuid: str) -> ScimOutcome:

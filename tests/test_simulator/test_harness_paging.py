@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import pytest
 
 from collectors.simulator import FaultController, ManualClock, Scenario
 from collectors.simulator.harness import HarnessApp
@@ -128,3 +129,44 @@ def test_a_native_user_taken_over_by_scim_is_listed_at_once():
     assert "ops-admin@example.com" not in {user.email for user in state.scim_page(0, 100)}
     state.scim_create_user("ops-admin@example.com", "Ops", "Ops", "Admin", "x-ops", AT)
     assert [user.email for user in state.scim_page(0, 1)] == ["ops-admin@example.com"]
+
+
+def imported_now(state: HarnessState) -> list[HarnessUser]:
+    """Every imported user read from the tables afresh, in listing order (nothing kept)."""
+    return [user for user in [*state.users.values(), *state.fg_users.values()] if user.imported]
+
+
+def change_one_user(state: HarnessState, change: str) -> None:
+    peggy = state.find_user_by_email("peggy@example.com")
+    assert peggy is not None
+    if change == "rename":
+        state.scim_update_user(peggy.uuid, "Peggy P", AT)
+    elif change == "deactivate":
+        state.scim_deactivate_user(peggy.uuid)
+    elif change == "take over a native user":
+        state.scim_create_user("ops-admin@example.com", "Ops", "Ops", "Admin", "x-ops", AT)
+    elif change == "create":
+        state.scim_create_user("zed@example.com", "Zed", "Zed", "Zed", "x-zed", AT)
+    else:  # straight into the table, past every SCIM operation
+        state.users.put(peggy.uuid, peggy._replace(imported=False))
+
+
+@pytest.mark.parametrize(
+    "change", ["rename", "deactivate", "take over a native user", "create", "put in the table"]
+)
+def test_the_listing_after_a_change_shows_the_users_as_they_are_now(change):
+    """The listing kept between pages follows every change, whichever way it was made."""
+    state = Scenario("incident", seed=7, clock=ManualClock()).harness
+    before = every_page(state, count=5)
+    assert before == imported_now(state)
+    change_one_user(state, change)
+    after = every_page(state, count=5)
+    assert after != before
+    assert after == imported_now(state)
+
+
+def test_a_user_cannot_be_changed_behind_the_listings_back():
+    """A user changes only by a new one put into the table, the change the listing follows."""
+    user = Scenario("incident", seed=7, clock=ManualClock()).harness.scim_page(0, 1)[0]
+    with pytest.raises(AttributeError):
+        user.imported = False  # type: ignore[misc]
