@@ -8,18 +8,13 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from pydantic import SecretStr
 
 from collectors.base import CollectorError
-from collectors.config import (
-    GraphConnection,
-    HarnessConnection,
-    PollingConfig,
-    build_collectors,
-)
+from collectors.config import PollingConfig, build_collectors
 from collectors.runner import poll_source
 from collectors.simulator import ManualClock, SimulatedTenant
 from store.cache import Cache
+from tests.simulated_tenant import connections
 
 
 @pytest.fixture(scope="module")
@@ -34,51 +29,6 @@ def _clean_faults(tenant):
     tenant.faults.rate_limits_enabled = False
     yield
     tenant.faults.reset()
-
-
-def connections(tenant: SimulatedTenant) -> tuple[GraphConnection, HarnessConnection]:
-    graph = GraphConnection(
-        tenant_id=tenant.tenant_id,
-        client_id=tenant.client_id,
-        client_secret=SecretStr(tenant.client_secret),
-        login_url=tenant.graph_url,
-        graph_url=tenant.graph_url,
-        nextgen_sp_id=tenant.nextgen_sp_id,
-        firstgen_sp_id=tenant.firstgen_sp_id,
-        ca_bundle=tenant.ca_bundle,
-    )
-    harness = HarnessConnection(
-        account_id=tenant.account_id,
-        base_url=tenant.harness_url,
-        token=SecretStr(tenant.harness_token),
-        ca_bundle=tenant.ca_bundle,
-    )
-    return graph, harness
-
-
-def graph_with(tenant: SimulatedTenant, **update: object) -> GraphConnection:
-    """The tenant's Graph connection with no client secret and `update` applied."""
-    graph, _ = connections(tenant)
-    return GraphConnection.model_validate(graph.model_dump() | {"client_secret": None} | update)
-
-
-async def collect_everything(tenant: SimulatedTenant, cache: Cache) -> None:
-    """Poll every source of the simulated tenant until each is complete (limits off)."""
-    graph, harness = connections(tenant)
-    built = build_collectors(
-        graph,
-        harness,
-        PollingConfig(backfill_window=timedelta(days=30)),
-        clock=tenant.scenario.clock.now,
-        reporting_rate=(1000, 1.0),
-    )
-    try:
-        for collector in built.collectors:
-            for _ in range(50):
-                if (await poll_source(collector, cache)).complete:
-                    break
-    finally:
-        await built.aclose()
 
 
 @pytest.fixture

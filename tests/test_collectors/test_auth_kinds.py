@@ -22,6 +22,7 @@ from collectors.runner import poll_once
 from collectors.simulator import ManualClock, SimulatedTenant
 from store.cache import Cache
 from store.models import PollRun
+from tests.simulated_tenant import graph_with
 
 from .credentials import (
     AZURE_CLI_APP_ID,
@@ -30,7 +31,6 @@ from .credentials import (
     install_fake_az,
     make_certificate,
 )
-from .test_against_simulator import graph_with
 
 
 @pytest.fixture(scope="module")

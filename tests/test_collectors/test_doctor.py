@@ -11,6 +11,7 @@ from pydantic import SecretStr
 
 from collectors.doctor import Finding, diagnose
 from collectors.simulator import ManualClock, SimulatedTenant
+from tests.simulated_tenant import connections, graph_with
 
 from .credentials import (
     AZURE_CLI_APP_ID,
@@ -18,7 +19,6 @@ from .credentials import (
     install_fake_az,
     make_certificate,
 )
-from .test_against_simulator import connections, graph_with
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,7 @@ from dashboard.widgets.tile import Tile
 from store import health
 from store.cache import Cache
 from store.playbook import parse_service_message
-from tests.test_collectors.test_against_simulator import collect_everything, connections
+from tests.simulated_tenant import collect_everything, connections
 from tests.test_dashboard.builders import INTERVALS
 from tests.test_dashboard.helpers import settle
 

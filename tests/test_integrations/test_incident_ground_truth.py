@@ -16,7 +16,7 @@ from collectors.simulator import ManualClock, SimulatedTenant
 from store import health
 from store.cache import Cache
 from store.models import GroupMapping
-from tests.test_collectors.test_against_simulator import collect_everything
+from tests.simulated_tenant import collect_everything
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from collectors.runner import poll_source
 from collectors.simulator import ManualClock, SimulatedTenant
 from collectors.simulator.faults import FaultController, FaultKind, RequestRecord
 from store.cache import Cache
-from tests.test_collectors.test_against_simulator import connections
+from tests.simulated_tenant import connections
 
 PAGE_SIZE = 20
 
