@@ -181,6 +181,10 @@ class PollingConfig:
         return self.intervals.get(source, timedelta(minutes=5))
 
 
+COLLECTOR_TIMEOUT = httpx.Timeout(30.0, connect=15.0)
+"""Each read, write and pool wait of a collector's request; connecting gets 15 s."""
+
+
 def ssl_context(ca_bundle: Path | None) -> ssl.SSLContext:
     """A verifying TLS context: certifi's roots, plus the configured bundle when given.
 
@@ -250,7 +254,7 @@ def build_collectors(
         graph.register_secrets()
         auth = make_graph_auth(graph)
         built.closers.append(auth.aclose)
-        client = _client(graph.ca_bundle, auth, transport)
+        client = make_client(graph.ca_bundle, auth, transport)
         built.clients.append(client)
         # Reporting APIs: 5 requests / 10 s per app per tenant (graph-api.md 6.2); pace at it.
         reports = ApiClient(
@@ -266,7 +270,7 @@ def build_collectors(
         register_secret(harness.token.get_secret_value())
         endpoints = harness.endpoints
         auth_h = HarnessAuth(harness.token, allowed_origin=origin_of(endpoints.gateway))
-        client = _client(harness.ca_bundle, auth_h, transport)
+        client = make_client(harness.ca_bundle, auth_h, transport)
         built.clients.append(client)
         # Harness: 400 external API calls per minute per key, no Retry-After (harness-api.md 3.6).
         api = ApiClient(
@@ -276,14 +280,19 @@ def build_collectors(
     return built
 
 
-def _client(
-    ca_bundle: Path | None, auth: httpx.Auth, transport: httpx.AsyncBaseTransport | None
+def make_client(
+    ca_bundle: Path | None,
+    auth: httpx.Auth,
+    transport: httpx.AsyncBaseTransport | None = None,
+    *,
+    timeout: httpx.Timeout = COLLECTOR_TIMEOUT,
 ) -> httpx.AsyncClient:
+    """A client for one service: TLS verified by `ssl_context`, redirects never followed.
+
+    A `transport` (tests, an in-process simulator) stands in for the network, its TLS and timeouts.
+    """
     if transport is not None:
         return httpx.AsyncClient(auth=auth, transport=transport, follow_redirects=False)
     return httpx.AsyncClient(
-        auth=auth,
-        verify=ssl_context(ca_bundle),
-        follow_redirects=False,
-        timeout=httpx.Timeout(30.0, connect=15.0),
+        auth=auth, verify=ssl_context(ca_bundle), follow_redirects=False, timeout=timeout
     )

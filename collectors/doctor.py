@@ -21,10 +21,19 @@ from pydantic import SecretStr
 
 from collectors.auth import AsyncTokenCredential, GraphAuth, HarnessAuth, make_graph_auth
 from collectors.base import AuthFailed, CollectorError, Forbidden, UnexpectedPayload
-from collectors.config import AuthKind, GraphConnection, HarnessConnection, origin_of, ssl_context
+from collectors.config import (
+    AuthKind,
+    GraphConnection,
+    HarnessConnection,
+    make_client,
+    origin_of,
+)
 from collectors.http import ApiClient, HttpPolicy
 
 FindingStatus = Literal["ok", "warn", "fail"]
+
+_TIMEOUT = httpx.Timeout(20.0)
+"""Every phase of a check's request (doctor answers sooner than a collector waits)."""
 
 _CONSENT = (
     "In the Entra admin center: App registrations > (scimwatch's app) > API permissions > "
@@ -140,14 +149,6 @@ async def diagnose(
     return findings
 
 
-def _client(
-    auth: httpx.Auth, ca_bundle: Any, transport: httpx.AsyncBaseTransport | None
-) -> httpx.AsyncClient:
-    if transport is not None:
-        return httpx.AsyncClient(auth=auth, transport=transport)
-    return httpx.AsyncClient(auth=auth, verify=ssl_context(ca_bundle), timeout=20.0)
-
-
 async def _diagnose_graph(
     graph: GraphConnection,
     transport: httpx.AsyncBaseTransport | None,
@@ -163,7 +164,7 @@ async def _diagnose_graph(
         findings.append(token_finding)
         if token_finding.status == "fail":
             return findings
-        async with _client(auth, graph.ca_bundle, transport) as client:
+        async with make_client(graph.ca_bundle, auth, transport, timeout=_TIMEOUT) as client:
             api = ApiClient(client, service="graph", policy=HttpPolicy(max_attempts=2, deadline=30))
             findings += await _graph_permissions(api, graph)
             for app, sp_id in graph.apps.items():
@@ -406,7 +407,7 @@ async def _diagnose_harness(
         "The token is invalid, expired, or for another account: create a new API key token "
         "(a service account with Users and User Groups permissions) and update scimwatch."
     )
-    async with _client(auth, harness.ca_bundle, transport) as client:
+    async with make_client(harness.ca_bundle, auth, transport, timeout=_TIMEOUT) as client:
         api = ApiClient(client, service="harness", policy=HttpPolicy(max_attempts=2, deadline=30))
         account: dict[str, str | int] = {"accountIdentifier": harness.account_id}
         checks: list[tuple[str, str, dict[str, str | int], str]] = [
