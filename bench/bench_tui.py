@@ -115,6 +115,8 @@ async def headless_child(
 
         def frame(screen: Any, renderable: Any) -> None:
             display(screen, renderable)
+            if state["want"] is OverviewScreen.Read and getattr(app.screen, "_shown", 0):
+                state["ready"] = True  # the first read was drawn in the screen's first frame
             if renderable is not None and state["ready"]:
                 state["want"], state["ready"] = None, False
                 framed.set()

@@ -9,6 +9,8 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.app import App, ComposeResult
+from textual.geometry import Region
+from textual.strip import Strip
 from textual.widgets import DataTable
 
 from dashboard.widgets.fast_table import FastTable
@@ -44,6 +46,11 @@ CELLS: tuple[Text, ...] = (
     Text("x" * 40, justify="right", overflow="ellipsis"),
     safe_text("[@click=app.quit]\x1b]0;title\x07[/]\u202eevil"),
     Text("ok", style="reverse"),
+    Text("left", justify="left"),
+    Text("left and long, styled", justify="left", style="bold"),
+    Text("cropped at the edge", overflow="crop"),
+    Text("centred and long too", justify="center", style="red"),
+    Text("名前グ", justify="right", style="underline"),
 )
 
 
@@ -93,15 +100,16 @@ async def test_every_cell_matches_textual_rendering(monkeypatch: pytest.MonkeyPa
 
 
 async def test_cells_rich_cannot_skip_fall_back() -> None:
-    """Multi-line or tabbed text and non-Text renderables are drawn by Textual itself."""
+    """Multi-line, tabbed or overflowing text and non-Text renderables are drawn by Textual."""
     app = TablesApp()
     async with app.run_test(size=(80, 10)) as pilot:
         table = app.query_one(FastTable)
         table.add_column("a", key="a", width=10)
         table.add_row(Text("tab\there"), key="tab")
         table.add_row(Text("two\nlines"), key="lines")
+        table.add_row(Text("overflowing the cell", overflow="ignore"), key="ignore")
         await pilot.pause()
-        for row in range(2):
+        for row in range(3):
             table._cell_render_cache.clear()
             fast = table._render_cell(row, 0, Style(), 12)
             table._cell_render_cache.clear()
@@ -140,8 +148,49 @@ async def test_column_widths_match_textual_measuring() -> None:
                 table.add_row(*([cell] * len(WIDTHS)), key=f"r{row}")
         await pilot.pause()
         fast, textual = tables
-        assert [c.content_width for c in fast.ordered_columns] == [
-            c.content_width for c in textual.ordered_columns
+        # A fixed-width column is drawn at its width: only the automatic ones are measured.
+        assert [c.content_width for c in fast.ordered_columns if c.auto_width] == [
+            c.content_width for c in textual.ordered_columns if c.auto_width
+        ]
+        assert [c.get_render_width(fast) for c in fast.ordered_columns] == [
+            c.get_render_width(textual) for c in textual.ordered_columns
         ]
         assert fast.virtual_size == textual.virtual_size
         assert fast.ordered_columns[0].content_width == 40  # the widest cell, "x" * 40
+
+
+class SameSizeTablesApp(App[None]):
+    CSS = "DataTable { height: 9; width: 70; }"
+
+    def compose(self) -> ComposeResult:
+        yield FastTable(id="fast", zebra_stripes=True, cursor_type="row")
+        yield DataTable(id="textual", zebra_stripes=True, cursor_type="row")
+
+
+def strip_pixels(strips: list[Strip]) -> list[list[tuple[str, Style | None]]]:
+    return cell_pixels([list(strip) for strip in strips])
+
+
+@pytest.mark.parametrize("fixed_rows", [0, 1])
+async def test_whole_lines_match_textual_rendering(fixed_rows: int) -> None:
+    """Header, zebra stripes, fixed rows and the cursor row: the same lines as Textual draws
+    (FastTable looks the widget and row styles up once per draw)."""
+    app = SameSizeTablesApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        tables = (app.query_one("#fast", DataTable), app.query_one("#textual", DataTable))
+        for table in tables:
+            table.fixed_rows = fixed_rows
+            for index, width in enumerate(WIDTHS):
+                table.add_column(LABELS[index], width=width, key=f"c{index}")
+            for row, cell in enumerate(CELLS):
+                table.add_row(*([cell] * len(WIDTHS)), key=f"r{row}")
+            table.move_cursor(row=3)
+        await pilot.pause()
+        drawn = []
+        for table in tables:
+            table.focus()
+            await pilot.pause()
+            drawn.append(strip_pixels(table.render_lines(Region(0, 0, 70, 9))))
+        fast, textual = drawn
+        assert fast == textual
+        assert len({tuple(line) for line in fast}) == 9, "every line differs: rows were drawn"
