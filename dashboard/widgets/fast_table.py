@@ -20,7 +20,8 @@ internals of Textual 8.2 (pinned in pyproject.toml).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from itertools import zip_longest
 from typing import Any, TypeGuard
 
 from rich.cells import cell_len, set_cell_size
@@ -32,7 +33,7 @@ from textual.geometry import Region
 from textual.render import measure
 from textual.strip import Strip
 from textual.widgets import DataTable
-from textual.widgets.data_table import RowKey
+from textual.widgets.data_table import DuplicateKey, Row, RowKey
 
 
 def is_one_line(cell: object) -> TypeGuard[Text]:
@@ -181,6 +182,33 @@ class FastTable(DataTable[Any]):
         if style is None:
             style = memo[key] = super()._get_row_style(row_index, base_style)
         return style
+
+    def add_keyed_rows(self, rows: Iterable[tuple[str, Sequence[object]]]) -> None:
+        """Add rows of height 1 without labels, each (key, cells), at the bottom.
+
+        What `add_row` does for each row, done once for them all where it can be (~60 us a
+        row less): the columns are ordered once, and the cursor is checked, the first row
+        highlighted and the table marked for measuring once at the end.
+        """
+        columns = self.ordered_columns
+        was_empty = self.row_count == 0
+        for key, cells in rows:
+            row_key = RowKey(key)
+            if row_key in self._row_locations:
+                raise DuplicateKey(f"The row key {row_key!r} already exists.")
+            if len(cells) > len(columns):
+                raise ValueError("More values provided than there are columns.")
+            self._row_locations[row_key] = len(self.rows)
+            self._data[row_key] = {column.key: cell for column, cell in zip_longest(columns, cells)}
+            self.rows[row_key] = Row(row_key, 1)
+            self._new_rows.add(row_key)
+        self._require_update_dimensions = True
+        self.cursor_coordinate = self.cursor_coordinate
+        cell_now_available = was_empty and self.row_count > 0 and len(self.columns) > 0
+        if cell_now_available and self.show_cursor and self.cursor_type != "none":
+            self._highlight_cursor()
+        self._update_count += 1
+        self.check_idle()
 
     def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
         """Widen the columns for `new_rows`, measuring one-line text by its cell length.

@@ -210,8 +210,7 @@ class PagedTable(FastTable):
         selected = self.selected_key
         scroll_x, scroll_y = self.scroll_x, self.scroll_y
         self.clear()
-        for row in rows:
-            self.add_row(*(render_cell(value) for value in row.cells), key=row.key)
+        self.add_keyed_rows((row.key, [render_cell(value) for value in row.cells]) for row in rows)
         if selected is not None and selected in self.rows_by_key:
             self.move_cursor(row=self.get_row_index(selected), scroll=False)
         self.scroll_to(scroll_x, scroll_y, animate=False, immediate=True)

@@ -12,6 +12,7 @@ from textual.app import App, ComposeResult
 from textual.geometry import Region
 from textual.strip import Strip
 from textual.widgets import DataTable
+from textual.widgets.data_table import DuplicateKey
 
 from dashboard.widgets.fast_table import FastTable
 from dashboard.widgets.safe_text import safe_text
@@ -194,3 +195,49 @@ async def test_whole_lines_match_textual_rendering(fixed_rows: int) -> None:
         fast, textual = drawn
         assert fast == textual
         assert len({tuple(line) for line in fast}) == 9, "every line differs: rows were drawn"
+
+
+class TwoTablesApp(App[None]):
+    def __init__(self) -> None:
+        super().__init__()
+        self.highlighted: list[tuple[str, int, object]] = []
+
+    def compose(self) -> ComposeResult:
+        yield FastTable(id="bulk", cursor_type="row")
+        yield FastTable(id="each", cursor_type="row")
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.highlighted.append((str(event.data_table.id), event.cursor_row, event.row_key.value))
+
+
+@pytest.mark.parametrize("start_empty", [True, False])
+async def test_rows_added_at_once_are_the_rows_added_one_by_one(start_empty: bool) -> None:
+    """`add_keyed_rows` leaves the table as `add_row` row after row does: cells, order, keys,
+    heights, cursor, measured widths and the highlight of the first row."""
+    app = TwoTablesApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        bulk, each = app.query_one("#bulk", FastTable), app.query_one("#each", FastTable)
+        rows = [(f"r{index}", (cell, Text(str(index)))) for index, cell in enumerate(CELLS)]
+        for table in (bulk, each):
+            table.add_column("cell", key="cell")
+            table.add_column("n", key="n", width=4)
+            if not start_empty:
+                table.add_row(Text("first"), key="first")
+        await pilot.pause()
+        app.highlighted.clear()
+        bulk.add_keyed_rows(rows)
+        for key, cells in rows:
+            each.add_row(*cells, key=key)
+        await pilot.pause()
+        assert [row.key for row in bulk.ordered_rows] == [row.key for row in each.ordered_rows]
+        assert bulk.rows == each.rows
+        assert bulk._data == each._data
+        assert bulk.cursor_coordinate == each.cursor_coordinate
+        assert [c.content_width for c in bulk.ordered_columns] == [
+            c.content_width for c in each.ordered_columns
+        ]
+        assert bulk.virtual_size == each.virtual_size
+        expected = [("bulk", 0, "r0"), ("each", 0, "r0")] if start_empty else []
+        assert app.highlighted == expected
+        with pytest.raises(DuplicateKey):
+            bulk.add_keyed_rows([("r1", (Text("again"),))])
