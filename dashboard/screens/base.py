@@ -223,6 +223,7 @@ class TableScreen(ScimwatchScreen):
         """A table screen, optionally opened with a filter already applied."""
         super().__init__()
         self.filter_text = filter_text
+        self._detail_shown: Text | None = None
 
     @property
     def table(self) -> PagedTable:
@@ -273,7 +274,8 @@ class TableScreen(ScimwatchScreen):
         line = event.table.page_label
         if self.filter_text:
             line = f"filter {clean(self.filter_text, 60)!r} · {line}"
-        self.query_one("#page-line", Static).update(Text(line))
+        # One line high, as wide as the screen: its text never changes the layout.
+        self.query_one("#page-line", Static).update(Text(line), layout=False)
         self._show_detail(event.table.selected)
 
     @on(DataTable.RowHighlighted)
@@ -290,6 +292,10 @@ class TableScreen(ScimwatchScreen):
         detail = self.detail(row) if row is not None else None
         pane = self.query_one("#detail-pane")
         pane.display = detail is not None
+        shown = self._detail_shown
+        if detail == shown and (detail is None or shown is None or detail.style == shown.style):
+            return  # the same text: updating would lay the screen out again for nothing
+        self._detail_shown = detail
         self.query_one("#detail", Static).update(detail or "")
 
     def action_filter(self) -> None:

@@ -75,6 +75,35 @@ async def test_events_filter_status_and_text(writer: Cache, tmp_path: Path):
         assert len(keys(app)) == 10
 
 
+async def test_events_detail_follows_the_row_and_hides_with_no_rows(writer: Cache, tmp_path: Path):
+    """The detail pane shows the selected row, and again after no row (it skips updates that
+    would show the same text)."""
+    app = app_on(writer, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_screen(app, pilot, "6")
+        pane = app.screen.query_one("#detail-pane")
+        first = detail(app)
+        assert "evt-0010" in first
+        await pilot.press("down")
+        await settle(app, pilot)
+        assert "evt-0009" in detail(app)
+        await pilot.press("up")
+        await settle(app, pilot)
+        assert detail(app) == first
+        table(app).reload()  # the same rows again: the same detail
+        await settle(app, pilot)
+        assert detail(app) == first
+        await pilot.press("slash", *"no-such-identity")
+        await settle(app, pilot)
+        assert keys(app) == []
+        assert not pane.display
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert pane.display
+        assert detail(app) == first
+        assert "page 1 · 10 rows" in str(app.screen.query_one("#page-line", Static).render())
+
+
 async def test_events_page_with_keyset(writer: Cache, tmp_path: Path):
     app = app_on(writer, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
