@@ -47,14 +47,16 @@ def entra_side(answer: UserLookup) -> Text:
         text.append(", ".join(clean(group, 80) for group in answer.nested_only_groups) + "\n")
     if answer.pending is not None:
         text.append("\nPending failure\n", style="bold underline red")
-        text.append(f"  {clean(answer.pending.error_code, 80)}: ")
-        text.append(clean(answer.pending.reason, 400) + "\n")
+        text.append(f"  {clean(answer.pending.error_code, 80)}\n", style="red")
+        text.append(f"  {clean(answer.pending.reason, 400)}\n")
     text.append("\nLatest events\n", style="bold underline")
     for event in answer.latest_events:
         app = APP_LABELS.get(answer.event_apps.get(event.job_id, ""), "other job")
-        text.append(f"  {stamp(event.activity_at)} {app:<8} {clean(event.action, 20)} ")
+        text.append(f"  {stamp(event.activity_at)}  {app:<9} {clean(event.action, 20):<7} ")
         text.append_text(status_text(event.status))
-        text.append(f" {clean(event.error_code, 60)}\n")
+        text.append("\n")
+        if event.error_code:  # codes run to 60 characters: a line of their own, not a wrap
+            text.append(f"    {clean(event.error_code, 60)}\n", style="red")
     if not answer.latest_events:
         text.append("  none\n")
     return text

@@ -327,3 +327,27 @@ async def test_sso_conflicts_of_one_user_on_both_apps_differ_on_screen(
             assert "default_access:firstgen:u-erin" in shown
             assert "default_access:nextgen:u-erin" not in shown
             assert {str(table(app).get_row(key)[1]) for key in shown} == {"FirstGen"}
+
+
+async def test_user_lookup_error_codes_are_whole_lines_at_140_columns(
+    writer: Cache, tmp_path: Path
+):
+    """A failed event's error code (and the pending failure's) is a line of its own under
+    the event, not the tail of the event's line folded into the next one."""
+    app = app_on(writer, tmp_path)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.press("7", *"bob@example.com", "enter")
+        await settle(app, pilot)
+        entra = app.screen.query_one("#entra", Static)
+        lines = [
+            "".join(segment.text for segment in strip).rstrip()
+            for strip in entra.render_lines(entra.content_region.reset_offset)
+        ]
+        code = "SystemForCrossDomainIdentityManagementServiceIncompatible"
+        failed = [index for index, line in enumerate(lines) if line.endswith("update  failure")]
+        assert len(failed) == 2
+        for index in failed:
+            assert lines[index + 1] == f"    {code}"
+        pending = lines.index("Pending failure")
+        assert lines[pending + 1] == f"  {code}"
+        assert lines[pending + 2].startswith("  The SCIM endpoint is not fully compatible")
