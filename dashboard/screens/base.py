@@ -25,6 +25,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Input, Static
 
 from dashboard.csv_export import ExportError, export_path, write_csv
+from dashboard.widgets.filter_input import FilterInput
 from dashboard.widgets.key_bar import KeyBar
 from dashboard.widgets.nav_bar import NavBar
 from dashboard.widgets.paged_table import Column, PagedTable, Position, TableRow
@@ -232,7 +233,7 @@ class TableScreen(ScimwatchScreen):
 
     def compose_body(self) -> ComposeResult:
         """Filter (hidden until `/`), table, page line, detail pane."""
-        filter_input = Input(
+        filter_input = FilterInput(
             value=self.filter_text, placeholder=self.FILTER_PLACEHOLDER, id="filter"
         )
         filter_input.display = bool(self.filter_text)
