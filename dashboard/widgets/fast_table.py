@@ -29,6 +29,7 @@ from rich.console import Console
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Span, Text
+from textual.css.styles import RenderStyles
 from textual.geometry import Region
 from textual.render import measure
 from textual.strip import Strip
@@ -135,53 +136,65 @@ def plain_line(
     return segments
 
 
+class DrawnStyles(RenderStyles):
+    """Component styles for one draw: their Rich style (an ancestor walk) is worked out once."""
+
+    def __init__(self, styles: RenderStyles) -> None:
+        """The same styles as `styles`."""
+        assert styles.node is not None
+        super().__init__(styles.node, styles.base, styles.inline)
+        self._drawn_style: Style | None = None
+
+    @property
+    def rich_style(self) -> Style:
+        """The component's Rich style, as of this draw."""
+        if self._drawn_style is None:
+            self._drawn_style = super().rich_style
+        return self._drawn_style
+
+
 class FastTable(DataTable[Any]):
     """A DataTable whose one-line text cells skip Rich's general renderer (see module doc)."""
 
-    _drawing_styles: dict[object, Style] | None = None
-    """While lines are drawn: the widget's and the rows' styles, worked out once per draw."""
+    _drawing_components: dict[tuple[str, ...], DrawnStyles] | None = None
+    """While lines are drawn: the component styles asked for (see `get_component_styles`)."""
+    _drawing_style: Style | None = None
+    """While lines are drawn: the widget's Rich style, once worked out."""
 
     def render_lines(self, crop: Region) -> list[Strip]:
         """Draw the lines in `crop`, each style looked up once for them all.
 
-        Textual works out the widget's style and the row style once per line (each walks
-        the widget's ancestors to blend backgrounds, ~0.1 ms): nothing changes them while one
-        frame's lines are drawn.
+        Textual works out the widget's style, the row's and the header's on every line (each
+        walks the widget's ancestors to blend backgrounds, ~0.1 ms): nothing changes them while
+        one frame's lines are drawn.
         """
-        self._drawing_styles = {}
+        self._drawing_components = {}
         try:
             return super().render_lines(crop)
         finally:
-            self._drawing_styles = None
+            self._drawing_components = self._drawing_style = None
 
     @property
     def rich_style(self) -> Style:
         """The widget's Rich style (once per draw while drawing)."""
-        memo = self._drawing_styles
-        if memo is None:
+        if self._drawing_components is None:
             return super().rich_style
-        style = memo.get("widget")
-        if style is None:
-            style = memo["widget"] = super().rich_style
-        return style
+        if self._drawing_style is None:
+            self._drawing_style = super().rich_style
+        return self._drawing_style
 
-    def _get_row_style(self, row_index: int, base_style: Style) -> Style:
-        memo = self._drawing_styles
-        if memo is None or row_index < -1:
-            return super()._get_row_style(row_index, base_style)
-        # The row's kind, as Textual's method tells them apart: header, fixed, odd/even, plain.
-        if row_index == -1:
-            key: object = "header"
-        elif row_index < self.fixed_rows:
-            key = "fixed"
-        elif self.zebra_stripes:
-            key = ("zebra", row_index % 2)
-        else:
-            key = ("plain", base_style)
-        style = memo.get(key)
-        if style is None:
-            style = memo[key] = super()._get_row_style(row_index, base_style)
-        return style
+    def get_component_styles(self, *names: str) -> RenderStyles:
+        """A component's styles: while drawing, one object a draw.
+
+        Textual asks for the header's Rich style on every line it draws.
+        """
+        memo = self._drawing_components
+        if memo is None:
+            return super().get_component_styles(*names)
+        styles = memo.get(names)
+        if styles is None:
+            styles = memo[names] = DrawnStyles(super().get_component_styles(*names))
+        return styles
 
     def add_keyed_rows(self, rows: Iterable[tuple[str, Sequence[object]]]) -> None:
         """Add rows of height 1 without labels, each (key, cells), at the bottom.
