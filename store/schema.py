@@ -698,6 +698,18 @@ def m014_directory_answers_rules_version(db: Database) -> None:
     )
 
 
+@migrations()
+def m016_search_terms_indexed_once_per_save(db: Database) -> None:
+    """Index a save's new search terms for the text filter in one statement, not one each.
+
+    The trigger m013 put on `search_terms` indexed each term as the fold's triggers added it:
+    about twice the cost of one insert of all of a save's new terms into the trigram index
+    (`store.derived.index_new_terms`, which the fold and the rebuild call), and a quarter of
+    the time saving a day's events took. The terms already indexed stay as they are.
+    """
+    db.execute("DROP TRIGGER search_terms_text_insert")
+
+
 USER_SEARCH_COLUMNS = {
     "entra_users": ("display_name", "user_principal_name", "mail"),
     "harness_users": ("name", "email"),
