@@ -266,6 +266,12 @@ def _recompute(conn: sqlite3.Connection, job_id: str, source_id: str) -> dict[st
 def rebuild_derived_state(conn: sqlite3.Connection) -> None:
     """Recompute cycles and object state from the whole events table (migrations, repair)."""
     register_failure_functions(conn)
+    # Since m013 the terms the states hold are added as they are written, indexed since m016
+    # with the others (store_search_terms).
+    has_terms = bool(
+        conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'object_terms'").fetchone()
+    )
+    newest_term = _newest_term(conn) if has_terms else 0
     conn.execute("DELETE FROM cycles")
     conn.execute("DELETE FROM object_state")
     conn.execute(
@@ -288,8 +294,8 @@ def rebuild_derived_state(conn: sqlite3.Connection) -> None:
     if "rules_version" in columns:
         store_failure_answers(conn)
     # Nor before m013 the search terms.
-    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'object_terms'").fetchone():
-        store_search_terms(conn)
+    if has_terms:
+        store_search_terms(conn, newest_term)
 
 
 SEARCH_TERM_COLUMNS = ("source_id", "source_name", "target_id", "error_code")
@@ -304,14 +310,16 @@ _EVENT_TERMS = " UNION ALL ".join(
 """Every (object, term, time) the events carry: what object_state's triggers keep on ingest."""
 
 
-def store_search_terms(conn: sqlite3.Connection) -> None:
+def store_search_terms(conn: sqlite3.Connection, newest_term: int | None = None) -> None:
     """Add the search terms of every event (migration, rebuild): the triggers keep them after.
 
     A term's release time is its object's last event carrying it; its holders are counted
-    from object_state again.
+    from object_state again. Since m016 the terms after `newest_term` (by default, those this
+    call adds) are indexed here.
     """
     register_failure_functions(conn)
-    newest_term = _newest_term(conn)
+    if newest_term is None:
+        newest_term = _newest_term(conn)
     conn.execute(
         f"INSERT OR IGNORE INTO search_terms (term) SELECT DISTINCT term FROM ({_EVENT_TERMS})"
     )

@@ -229,6 +229,35 @@ def test_terms_kept_on_ingest_are_those_of_every_event(tenant):
         conn.rollback()
 
 
+def test_every_term_is_found_by_its_trigrams_after_saves_and_a_rebuild(tenant):
+    """Each save indexes the terms it added (m016: once a save), and so does the rebuild."""
+    path, _events = tenant
+    with sqlite3.connect(path) as conn:
+        assert not conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE name = 'search_terms_text_insert'"
+        ).fetchone()
+        _assert_indexed(conn)
+        conn.execute("INSERT INTO search_terms_text (search_terms_text) VALUES ('delete-all')")
+        conn.execute("DELETE FROM object_terms")
+        conn.execute("DELETE FROM search_terms")
+        rebuild_derived_state(conn)
+        _assert_indexed(conn)
+        conn.rollback()
+
+
+def _assert_indexed(conn: sqlite3.Connection) -> None:
+    terms = conn.execute("SELECT id, term FROM search_terms").fetchall()
+    assert len(terms) > 100
+    for term_id, term in terms:
+        for text in {term, term[:1], term[-2:]}:
+            query = health._trigram_query(text if len(text) >= health._TRIGRAM else spaced(text))
+            found = conn.execute(
+                "SELECT rowid FROM search_terms_text WHERE search_terms_text MATCH ? AND rowid = ?",
+                [query, term_id],
+            ).fetchall()
+            assert found, (term, text)
+
+
 def _object_terms(conn: sqlite3.Connection) -> set[tuple[str, str]]:
     return set(
         conn.execute(
