@@ -33,6 +33,7 @@ from bench.synthetic import JOB_ID, SP_ID, START, _uuid, events
 from store import health
 from store.cache import Cache
 from store.check import evaluate
+from store.directory import group_mappings, sso_conflicts
 from store.models import (
     AppRoleAssignment,
     Batch,
@@ -268,8 +269,8 @@ def reads(path: Path, runs: int) -> dict[str, tuple[float, float]]:
         "pending_retries, page of 200 (retries screen)": run(health.pending_retries, now, 200),
         "pending_retries, 1000 (alerts, export)": run(health.pending_retries, now),
         "pending_counts": run(health.pending_counts),
-        "group_mappings (groups screen)": run(health.group_mappings),
-        "sso_conflicts (SSO screen)": run(health.sso_conflicts),
+        "group_mappings (groups screen)": run(group_mappings),
+        "sso_conflicts (SSO screen)": run(sso_conflicts),
         "lookup_user (user lookup)": run(health.lookup_user, "user4711@contoso.example", now),
         "lookup_user, part of a name (one user)": run(health.lookup_user, "User 47113", now),
         "lookup_user, part of a name (list of 20)": run(health.lookup_user, "user 47", now),

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, start_http_server, write_to_tex
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from store import health
+from store import directory, health
 from store.cache import Cache
 from store.models import JobHealth, SourceFreshness, SourceName
 
@@ -48,14 +48,14 @@ class CacheMetrics(Collector):
             yield _gauge("scimwatch_pending_retries", "Objects whose latest event failed", pending)
             yield _gauge("scimwatch_escalated_retries", "Failures past their 2nd cycle", escalated)
             yield from _job_metrics(health.job_health(db, now))
-            mappings = health.group_mappings(db)
+            mappings = directory.group_mappings(db)
             problems = GaugeMetricFamily(
                 "scimwatch_group_problems", "Entra groups by mapping state", labels=["state"]
             )
             for state in sorted({m.state for m in mappings} - {"ok"}):
                 problems.add_metric([state], sum(1 for m in mappings if m.state == state))
             yield problems
-            conflicts = health.sso_conflicts(db)
+            conflicts = directory.sso_conflicts(db)
             sso = GaugeMetricFamily("scimwatch_sso_conflicts", "SSO conflicts", labels=["kind"])
             for kind in ("firstgen_unassigned", "unmatched_harness_user", "default_access"):
                 sso.add_metric([kind], sum(1 for c in conflicts if c.kind == kind))

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 from sqlite_utils import Database
 
-from store import health
+from store import directory, health
 from store.models import SourceFreshness, iso_utc
 
 
@@ -68,7 +68,7 @@ def current_conditions(
             message=f"{conflict.email or conflict.principal_id} cannot sign in to Harness: "
             "assigned to the NextGen app only while the FirstGen app signs users in",
         )
-        for conflict in health.sso_conflicts(db)
+        for conflict in directory.sso_conflicts(db)
         if conflict.kind == "firstgen_unassigned"
     ]
     conditions += [
@@ -78,7 +78,7 @@ def current_conditions(
             message=f"Entra groups collide on the Harness identifier "
             f"{mapping.predicted_identifier!r}",
         )
-        for mapping in health.group_mappings(db)
+        for mapping in directory.group_mappings(db)
         if mapping.state == "collision"
     ]
     conditions += [

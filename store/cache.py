@@ -292,7 +292,7 @@ class Cache:
                 migrations.apply(db)
                 # Directory answers stored by older rules (or never) are computed now, once,
                 # not by every read until the next save (seconds each at 100,000 users).
-                from store.health import refresh_directory_answers
+                from store.directory import refresh_directory_answers
 
                 with _transaction(conn):
                     refresh_directory_answers(conn)
@@ -589,7 +589,7 @@ def _finish_batch(conn: sqlite3.Connection, batch: Batch, poll_run: PollRun) -> 
             (batch.source, batch.watermark, int(batch.complete), iso_utc(poll_run.finished_at)),
         )
     # Imported here: the health model reads through this module (parse_time).
-    from store.health import refresh_directory_answers
+    from store.directory import refresh_directory_answers
 
     refresh_directory_answers(conn)
     return _insert_poll_run(conn, poll_run)

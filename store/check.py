@@ -12,7 +12,7 @@ from enum import IntEnum
 from pydantic import BaseModel, ConfigDict
 from sqlite_utils import Database
 
-from store import health
+from store import directory, health
 from store.models import JobHealth, SourceFreshness
 
 
@@ -88,7 +88,7 @@ def evaluate(
         findings.append(
             Finding(status=Status.WARNING, message=f"{escalated} failures past their 2nd attempt")
         )
-    conflicts = health.sso_conflicts(db)
+    conflicts = directory.sso_conflicts(db)
     blocked = sum(1 for conflict in conflicts if conflict.kind == "firstgen_unassigned")
     if blocked >= limits.sso_conflicts_critical:
         findings.append(
@@ -96,7 +96,7 @@ def evaluate(
                 status=Status.CRITICAL, message=f"{blocked} users cannot sign in (FirstGen app)"
             )
         )
-    groups = [mapping for mapping in health.group_mappings(db) if mapping.state != "ok"]
+    groups = [mapping for mapping in directory.group_mappings(db) if mapping.state != "ok"]
     if len(groups) >= limits.group_problems_warning:
         findings.append(Finding(status=Status.WARNING, message=f"{len(groups)} group problems"))
     status = max((finding.status for finding in findings), default=Status.OK)

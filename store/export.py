@@ -21,7 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from sqlite_utils import Database
 
-from store import health
+from store import directory, health
 from store.cache import Cache, CacheError, database
 from store.models import JobHealth
 
@@ -125,8 +125,8 @@ def _answers(db: Database, now: datetime) -> dict[str, list[dict[str, Any]]]:
         "health_pending_retries": [
             _flat(item) for item in health.pending_retries(db, now, 100_000)
         ],
-        "health_group_mappings": [_flat(item) for item in health.group_mappings(db)],
-        "health_sso_conflicts": [_flat(item) for item in health.sso_conflicts(db)],
+        "health_group_mappings": [_flat(item) for item in directory.group_mappings(db)],
+        "health_sso_conflicts": [_flat(item) for item in directory.sso_conflicts(db)],
     }
 
 

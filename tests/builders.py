@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from itertools import count
 
-from store import health
+from store import directory
 from store.cache import Cache
 from store.models import (
     AppRoleAssignment,
@@ -29,7 +29,7 @@ JOB = "scim.harness.0001"
 SP = "sp-nextgen"
 FIRSTGEN_SP = "sp-firstgen"
 USER_ROLE = "11111111-2222-3333-4444-555555555555"
-DEFAULT_ACCESS = health.DEFAULT_ACCESS_ROLE
+DEFAULT_ACCESS = directory.DEFAULT_ACCESS_ROLE
 _ids = count(1)
 
 

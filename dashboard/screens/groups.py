@@ -10,7 +10,7 @@ from sqlite_utils import Database
 from dashboard.screens.base import TableScreen, list_page, matches
 from dashboard.widgets.paged_table import Column, Position, TableRow
 from dashboard.widgets.safe_text import clean
-from store.health import group_mappings
+from store.directory import group_mappings
 from store.models import GroupMapping
 
 STATE_STYLES = {

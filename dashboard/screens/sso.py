@@ -8,7 +8,7 @@ from sqlite_utils import Database
 from dashboard.screens.base import APP_LABELS, TableScreen, list_page, matches
 from dashboard.widgets.paged_table import Column, Position, TableRow
 from dashboard.widgets.safe_text import clean
-from store.health import sso_conflicts
+from store.directory import sso_conflicts
 from store.models import SsoConflict
 
 KIND_LABELS = {

@@ -14,7 +14,8 @@ from dashboard.screens.groups import GroupsScreen
 from dashboard.screens.retries import RetriesScreen
 from dashboard.widgets.paged_table import PagedTable
 from store.cache import Cache
-from store.health import group_mappings, pending_retries
+from store.directory import group_mappings
+from store.health import pending_retries
 from tests.test_dashboard.builders import (
     NOW,
     add_records,

@@ -13,7 +13,8 @@ from dashboard.screens.events import EventsScreen
 from dashboard.screens.user_lookup import UserLookupScreen
 from dashboard.widgets.paged_table import PagedTable
 from store.cache import Cache
-from store.health import group_mappings, pending_retries, recent_cycles, sso_conflicts
+from store.directory import group_mappings, sso_conflicts
+from store.health import pending_retries, recent_cycles
 from tests.test_dashboard.builders import DEFAULT_ACCESS, NOW, add_records, assignment
 from tests.test_dashboard.helpers import app_on, settle
 

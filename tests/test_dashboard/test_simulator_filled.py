@@ -29,7 +29,7 @@ from dashboard.screens.user_lookup import UserLookupScreen
 from dashboard.widgets.paged_table import PagedTable, sort_key
 from dashboard.widgets.source_status import SourceStatusBar
 from dashboard.widgets.tile import Tile
-from store import health
+from store import directory, health
 from store.cache import Cache
 from store.playbook import parse_service_message
 from tests.simulated_tenant import collect_everything, connections
@@ -114,8 +114,8 @@ def test_the_scenario_filled_every_screen(filled: tuple[Cache, datetime]) -> Non
     """Guard: the assertions below compare non-empty answers."""
     cache, now = filled
     assert read(cache, health.pending_retries, now)
-    assert read(cache, health.group_mappings)
-    assert read(cache, health.sso_conflicts)
+    assert read(cache, directory.group_mappings)
+    assert read(cache, directory.sso_conflicts)
     assert read(cache, health.recent_cycles)
     assert read(cache, health.recent_events)
 
@@ -218,7 +218,7 @@ async def test_cycles_match_and_drill_into_a_cycle(
 
 async def test_groups_match_with_states(filled: tuple[Cache, datetime], tmp_path: Path) -> None:
     cache, now = filled
-    mappings = sorted(read(cache, health.group_mappings), key=lambda m: m.state == "ok")
+    mappings = sorted(read(cache, directory.group_mappings), key=lambda m: m.state == "ok")
     app = viewer(cache, now, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await press(app, pilot, "4")
@@ -243,7 +243,7 @@ async def test_sso_match_and_lead_to_user_lookup(
     filled: tuple[Cache, datetime], tmp_path: Path
 ) -> None:
     cache, now = filled
-    conflicts = read(cache, health.sso_conflicts)
+    conflicts = read(cache, directory.sso_conflicts)
     shown = list({sso_key(c): c for c in reversed(conflicts)}.values())[::-1]
     app = viewer(cache, now, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
@@ -263,7 +263,7 @@ async def test_sso_match_and_lead_to_user_lookup(
 
 async def test_sso_shows_every_conflict(filled: tuple[Cache, datetime], tmp_path: Path) -> None:
     cache, now = filled
-    conflicts = read(cache, health.sso_conflicts)
+    conflicts = read(cache, directory.sso_conflicts)
     app = viewer(cache, now, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await press(app, pilot, "5")

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from collectors.simulator import ManualClock, SimulatedTenant
-from store import health
+from store import directory, health
 from store.cache import Cache
 from store.models import GroupMapping
 from tests.simulated_tenant import collect_everything
@@ -60,7 +60,7 @@ def test_pending_retries_are_exactly_the_planted_ones(collected):
 
 def test_identifier_collisions(collected):
     cache, planted, _ = collected
-    mappings = read(cache, health.group_mappings)
+    mappings = read(cache, directory.group_mappings)
     colliding = {m.entra_group_id for m in mappings if "collision" in m.problems}
     assert colliding == {
         gid for c in planted["identifier_collisions"] for gid in c["entra_group_ids"]
@@ -69,7 +69,7 @@ def test_identifier_collisions(collected):
 
 def test_native_name_and_identifier_clashes(collected):
     cache, planted, _ = collected
-    mappings = read(cache, health.group_mappings)
+    mappings = read(cache, directory.group_mappings)
     assert {m.entra_group_id for m in mappings if "native_same_name" in m.problems} == {
         c["entra_group_id"] for c in planted["native_name_clashes"]
     }
@@ -80,7 +80,7 @@ def test_native_name_and_identifier_clashes(collected):
 
 def test_unsyncable_and_renamed_groups(collected):
     cache, planted, _ = collected
-    mappings = read(cache, health.group_mappings)
+    mappings = read(cache, directory.group_mappings)
     assert {m.entra_group_id for m in mappings if m.state == "unsyncable"} == {
         g["entra_group_id"] for g in planted["unsyncable_groups"]
     }
@@ -95,7 +95,7 @@ def test_unsyncable_and_renamed_groups(collected):
 
 def test_nested_only_members(collected):
     cache, planted, _ = collected
-    mappings = read(cache, health.group_mappings)
+    mappings = read(cache, directory.group_mappings)
     with cache.reading() as db:
         emails = {
             row["id"]: (row["mail"] or row["user_principal_name"]).lower()
@@ -111,7 +111,7 @@ def test_nested_only_members(collected):
 
 def test_orphans_and_groups_without_role_binding(collected):
     cache, planted, _ = collected
-    mappings = read(cache, health.group_mappings)
+    mappings = read(cache, directory.group_mappings)
     assert {m.harness_identifier for m in mappings if m.state == "orphan"} == set(
         planted["orphan_harness_groups"]
     )
@@ -122,7 +122,7 @@ def test_orphans_and_groups_without_role_binding(collected):
 
 def test_members_harness_dropped_show_as_drift(collected):
     cache, planted, _ = collected
-    mappings = read(cache, health.group_mappings)
+    mappings = read(cache, directory.group_mappings)
     with cache.reading() as db:
         emails = {
             row["id"]: (row["mail"] or row["user_principal_name"]).lower()
@@ -135,7 +135,7 @@ def test_members_harness_dropped_show_as_drift(collected):
 
 def test_sso_conflicts_and_default_access(collected):
     cache, planted, _ = collected
-    conflicts = read(cache, health.sso_conflicts)
+    conflicts = read(cache, directory.sso_conflicts)
     assert sorted(c.email for c in conflicts if c.kind == "firstgen_unassigned") == sorted(
         planted["sso_conflict_users"]
     )

@@ -13,11 +13,11 @@ from typing import Any
 from sqlite_utils import Database
 
 from store import harness_ids
-from store.health import (  # which problem wins is a rule, not a computation
+from store.directory import (  # which problem wins is a rule, not a computation
     DEFAULT_ACCESS_ROLE,
-    _rows,
     _worst,
 )
+from store.health import _rows
 from store.models import GroupMapping, GroupState, SsoConflict
 
 # --- Who is assigned ---------------------------------------------------------------------

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
-from store import health
+from store import directory, health
 from store.cache import Cache
 from store.models import (
     Batch,
@@ -34,7 +34,7 @@ def fresh(db: Database) -> bool:
 def answers(cache: Cache):
     with cache.reading() as db:
         assert fresh(db), "the stored answers should be up to date after save_batch"
-        return health.group_mappings(db), health.sso_conflicts(db)
+        return directory.group_mappings(db), directory.sso_conflicts(db)
 
 
 def live(cache: Cache):
@@ -148,7 +148,7 @@ def test_a_write_outside_save_batch_makes_readers_compute_live(tenant):
         db.execute("DELETE FROM harness_group_members WHERE group_identifier = 'Dev_Team'")
     with tenant.cache.reading() as db:
         assert not fresh(db)
-        mappings = health.group_mappings(db)
+        mappings = directory.group_mappings(db)
     dev = next(mapping for mapping in mappings if mapping.entra_group_id == "g1")
     assert dev.harness_members == ()
     assert (mappings, health_conflicts(tenant.cache)) == live(tenant.cache)
@@ -156,7 +156,7 @@ def test_a_write_outside_save_batch_makes_readers_compute_live(tenant):
 
 def health_conflicts(cache: Cache):
     with cache.reading() as db:
-        return health.sso_conflicts(db)
+        return directory.sso_conflicts(db)
 
 
 def test_a_read_only_cache_gets_the_same_answers(tenant):

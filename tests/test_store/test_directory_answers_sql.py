@@ -19,7 +19,7 @@ from typing import get_args
 
 import pytest
 
-from store import harness_ids, health
+from store import directory, harness_ids, health
 from store.cache import Cache
 from store.models import (
     AppRoleAssignment,
@@ -229,7 +229,7 @@ def oracle(cache: Cache):
 def stored(cache: Cache):
     with cache.reading() as db:
         assert db.execute("SELECT fresh FROM directory_answers_state").fetchone()[0] == 1
-        return health.group_mappings(db), health.sso_conflicts(db)
+        return directory.group_mappings(db), directory.sso_conflicts(db)
 
 
 def provisioning_only(seed: int) -> dict[SourceName, list[Record]]:
@@ -329,7 +329,7 @@ def test_the_random_directories_reach_every_answer(first_fill: Callable[[int], F
         mappings, conflicts = first_fill(seed).answers
         states |= {problem for mapping in mappings for problem in mapping.problems}
         kinds |= {conflict.kind for conflict in conflicts}
-    assert states == set(health._STATE_ORDER)
+    assert states == set(directory._STATE_ORDER)
     assert kinds == {"firstgen_unassigned", "unmatched_harness_user", "default_access"}
 
 
@@ -344,12 +344,12 @@ def test_a_name_holding_the_list_separator_leaves_the_answers_to_readers(tmp_pat
         save_in_random_batches(cache, random.Random(3), records)
         with cache.reading() as db:
             assert db.execute("SELECT fresh FROM directory_answers_state").fetchone()[0] == 0
-            live = health.group_mappings(db), health.sso_conflicts(db)
+            live = directory.group_mappings(db), directory.sso_conflicts(db)
         assert live == oracle(cache)
         assert any("sep\x1f@example.com" in mapping.entra_members for mapping in live[0])
         reader = Cache.open_reader(cache.path)
         with reader.reading() as db:
-            assert (health.group_mappings(db), health.sso_conflicts(db)) == live
+            assert (directory.group_mappings(db), directory.sso_conflicts(db)) == live
             assert health.overview(db, NOW, ()).group_problems == sum(
                 1 for mapping in live[0] if mapping.state != "ok"
             )
@@ -366,7 +366,7 @@ def test_answers_stored_by_other_rules_are_computed_again(tmp_path: Path):
             conn.execute("UPDATE sso_conflicts SET what_to_do = 'older advice'")
             conn.execute("UPDATE directory_answers_state SET rules_version = 0")
         with cache.reading() as db:
-            assert health.sso_conflicts(db) == truth[1]
+            assert directory.sso_conflicts(db) == truth[1]
         cache.save_batch(Batch(source="harness.roles", records=[]), NOW, NOW)
         with cache.reading() as db:
             older = db.execute(
@@ -374,7 +374,7 @@ def test_answers_stored_by_other_rules_are_computed_again(tmp_path: Path):
             )
             assert older.fetchone()[0] == 0
             version = db.execute("SELECT rules_version FROM directory_answers_state").fetchone()
-            assert version[0] == health.DIRECTORY_RULES_VERSION
+            assert version[0] == directory.DIRECTORY_RULES_VERSION
         assert stored(cache) == truth
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from store import health
+from store import directory, health
 from store.cache import Cache
 from store.models import (
     HarnessUser,
@@ -242,7 +242,7 @@ def test_a_group_409_gets_the_harness_collision_hint(tenant):
 
 
 def mapping_of(tenant: Tenant, group_id: str):
-    return next(m for m in read(tenant, health.group_mappings) if m.entra_group_id == group_id)
+    return next(m for m in read(tenant, directory.group_mappings) if m.entra_group_id == group_id)
 
 
 def test_a_provisioned_group_with_matching_members_is_ok(tenant):
@@ -339,7 +339,7 @@ def test_a_scim_group_without_role_binding_is_flagged(tenant):
 
 def test_a_scim_group_matching_no_entra_group_is_an_orphan(tenant):
     tenant.harness_group("Old_Team", "Old Team")
-    (orphan,) = [m for m in read(tenant, health.group_mappings) if m.state == "orphan"]
+    (orphan,) = [m for m in read(tenant, directory.group_mappings) if m.state == "orphan"]
     assert orphan.harness_identifier == "Old_Team"
 
 
@@ -357,36 +357,36 @@ def seed_user1_user2(tenant: Tenant) -> None:
 
 def test_user_provisioned_only_through_nextgen_cannot_sign_in_while_firstgen_exists(tenant):
     seed_user1_user2(tenant)
-    conflicts = read(tenant, health.sso_conflicts)
+    conflicts = read(tenant, directory.sso_conflicts)
     assert [(c.kind, c.email) for c in conflicts] == [("firstgen_unassigned", "user_2@example.com")]
 
 
 def test_firstgen_assignment_through_a_directly_assigned_group_counts(tenant):
     seed_user1_user2(tenant)
     tenant.group("fg", "FirstGen users", direct=("user2",), app="firstgen")
-    assert read(tenant, health.sso_conflicts) == []
+    assert read(tenant, directory.sso_conflicts) == []
 
 
 def test_without_a_firstgen_app_there_is_no_sign_in_conflict(tenant):
     tenant.user("user2", "user_2@example.com")
     tenant.assign("user2")
-    assert read(tenant, health.sso_conflicts) == []
+    assert read(tenant, directory.sso_conflicts) == []
 
 
 def test_harness_user_matching_no_assigned_entra_user_is_listed(tenant):
     tenant.save("harness.scim", HarnessUser(id="h-x", email="Ghost@Example.com", in_scim=True))
     tenant.user("alice", "ghost@example.COM", harness=False)
     tenant.assign("alice")
-    assert read(tenant, health.sso_conflicts) == []
+    assert read(tenant, directory.sso_conflicts) == []
     tenant.save("harness.scim", HarnessUser(id="h-y", email="stranger@example.com", in_scim=True))
-    (conflict,) = read(tenant, health.sso_conflicts)
+    (conflict,) = read(tenant, directory.sso_conflicts)
     assert (conflict.kind, conflict.email) == ("unmatched_harness_user", "stranger@example.com")
 
 
 def test_default_access_assignments_are_listed(tenant):
     tenant.user("dave", "dave@example.com", harness=False)
     tenant.assign("dave", role=DEFAULT_ACCESS)
-    (conflict,) = read(tenant, health.sso_conflicts)
+    (conflict,) = read(tenant, directory.sso_conflicts)
     assert conflict.kind == "default_access"
     assert conflict.email == "dave@example.com"
 
@@ -396,7 +396,7 @@ def test_default_access_on_both_apps_is_two_conflicts_each_naming_its_app(tenant
     tenant.user("yara", "yara@example.com", harness=False)
     tenant.assign("yara", role=DEFAULT_ACCESS)
     tenant.assign("yara", app="firstgen", role=DEFAULT_ACCESS)
-    conflicts = read(tenant, health.sso_conflicts)
+    conflicts = read(tenant, directory.sso_conflicts)
     assert [(c.kind, c.principal_id, c.app) for c in conflicts] == [
         ("default_access", "yara", "nextgen"),
         ("default_access", "yara", "firstgen"),
@@ -408,7 +408,7 @@ def test_default_access_besides_a_role_on_the_same_app_is_to_remove_not_to_edit(
     tenant.user("rita", "rita@example.com", harness=False)
     tenant.assign("rita")
     tenant.assign("rita", role=DEFAULT_ACCESS)
-    (conflict,) = read(tenant, health.sso_conflicts)
+    (conflict,) = read(tenant, directory.sso_conflicts)
     assert (conflict.kind, conflict.app) == ("default_access", "nextgen")
     assert conflict.what_to_do.startswith("Remove this Default Access assignment in Entra")
     assert conflict.detail == (
@@ -421,7 +421,7 @@ def test_default_access_of_a_user_provisioned_through_a_group_is_to_remove(tenan
     tenant.user("rita", "rita@example.com", harness=False)
     tenant.group("g1", "Dev Team", direct=("rita",))
     tenant.assign("rita", role=DEFAULT_ACCESS)
-    (conflict,) = read(tenant, health.sso_conflicts)
+    (conflict,) = read(tenant, directory.sso_conflicts)
     assert conflict.what_to_do.startswith("Remove this Default Access assignment")
 
 
@@ -429,7 +429,7 @@ def test_a_group_with_default_access_besides_a_role_is_to_remove(tenant):
     tenant.group("g1", "Dev Team")
     tenant.assign("g1", "Group", role=DEFAULT_ACCESS, name="Dev Team")
     tenant.assign("g2", "Group", role=DEFAULT_ACCESS, name="Other Team")
-    conflicts = {c.principal_id: c for c in read(tenant, health.sso_conflicts)}
+    conflicts = {c.principal_id: c for c in read(tenant, directory.sso_conflicts)}
     assert conflicts["g1"].what_to_do.startswith("Remove this Default Access assignment")
     assert (
         conflicts["g2"].what_to_do == "Edit the assignment in Entra and pick the app's User role."
@@ -440,7 +440,7 @@ def test_a_role_on_one_app_leaves_default_access_on_the_other_to_edit(tenant):
     tenant.user("fay", "fay@example.com", harness=False)
     tenant.assign("fay")
     tenant.assign("fay", app="firstgen", role=DEFAULT_ACCESS)
-    (conflict,) = read(tenant, health.sso_conflicts)
+    (conflict,) = read(tenant, directory.sso_conflicts)
     assert (conflict.app, conflict.what_to_do) == (
         "firstgen",
         "Edit the assignment in Entra and pick the app's User role.",
@@ -452,7 +452,7 @@ def test_every_conflict_names_the_entra_app_to_fix(tenant):
     tenant.save("harness.scim", HarnessUser(id="h-y", email="stranger@example.com", in_scim=True))
     tenant.user("dave", "dave@example.com", harness=False)
     tenant.assign("dave", app="firstgen", role=DEFAULT_ACCESS)
-    conflicts = read(tenant, health.sso_conflicts)
+    conflicts = read(tenant, directory.sso_conflicts)
     assert [(c.kind, c.app) for c in conflicts] == [
         ("firstgen_unassigned", "firstgen"),
         ("unmatched_harness_user", "nextgen"),
