@@ -10,12 +10,12 @@ from __future__ import annotations
 import sqlite3
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, NamedTuple, get_args
+from typing import Any, Final, NamedTuple
 
 from sqlite_utils import Database
 
 from store import harness_ids
-from store.models import AppName, GroupMapping, GroupState, SsoConflict, construct_trusted
+from store.models import GroupMapping, GroupState, SsoConflict, construct_trusted
 
 DEFAULT_ACCESS_ROLE = "00000000-0000-0000-0000-000000000000"
 """appRoleId of Default Access: Entra never provisions such assignments (graph-api.md 3.8)."""
@@ -33,10 +33,11 @@ _STATE_ORDER: tuple[GroupState, ...] = (
     "orphan",
 )
 
-DIRECTORY_RULES_VERSION: Final = 1
+DIRECTORY_RULES_VERSION: Final = 2
 """The rules computing the group mappings and SSO conflicts: bump it when they change, and
 caches stamped with another version compute them again (m014 stamps existing caches 0).
-1: a redundant Default Access assignment is to be removed, not edited."""
+1: a redundant Default Access assignment is to be removed, not edited.
+2: conflicts name their app in a column (m015)."""
 
 _LIST_SEPARATOR = "\x1f"
 """Joins a stored mapping's name lists (the ASCII unit separator: answers whose names hold
@@ -57,7 +58,9 @@ _MAPPING_LISTS = frozenset(
         "nested_only",
     }
 )
-_CONFLICT_COLUMNS = ("kind", "principal_id", "email", "display_name", "detail", "what_to_do")
+_CONFLICT_COLUMNS = (
+    "kind", "principal_id", "email", "display_name", "detail", "what_to_do", "app",
+)  # fmt: skip
 
 _COMPUTED_MAPPINGS = "temp._dir_answer_mappings"
 """Where `_compute_directory_answers` leaves the group mappings (in `group_mappings` form)."""
@@ -70,7 +73,7 @@ CREATE TEMP TABLE _dir_answer_mappings (position INTEGER PRIMARY KEY, entra_grou
     entra_members, harness_members, missing_in_harness, extra_in_harness, nested_only,
     pending_error, harness_members_as_entra);
 CREATE TEMP TABLE _dir_answer_conflicts (position INTEGER PRIMARY KEY, kind, principal_id,
-    email, display_name, detail, what_to_do);
+    email, display_name, detail, what_to_do, app);
 CREATE TEMP TABLE _dir_groups (group_id PRIMARY KEY, position, name, identifier, claims,
     first_assignment, how, harness_identifier, harness_name, recompute DEFAULT 1);
 CREATE TEMP TABLE _dir_kept (group_id PRIMARY KEY, entra, harness, missing, extra, nested);
@@ -626,8 +629,7 @@ _DEFAULT_ACCESS = "Edit the assignment in Entra and pick the app's User role."
 _DEFAULT_ACCESS_DETAIL = (
     "assigned to the {app} app with Default Access: Entra never provisions such assignments"
 )
-"""A Default Access conflict's detail; the stored conflicts have no app column, so readers
-tell the app from it (`_conflict_from_row`)."""
+"""A Default Access conflict's detail (`{app}` is the assignment's app)."""
 REDUNDANT_DEFAULT_ACCESS = (
     "Remove this Default Access assignment in Entra: a role already gives access (editing it "
     "to the User role would duplicate that)."
@@ -636,24 +638,14 @@ _REDUNDANT_DEFAULT_ACCESS_DETAIL = (
     "assigned to the {app} app with Default Access besides a role that Entra provisions: the "
     "Default Access assignment adds nothing"
 )
-"""A redundant Default Access conflict's detail (the app is told from it, as above)."""
-_KIND_APPS: dict[str, AppName] = {
-    "firstgen_unassigned": "firstgen",
-    "unmatched_harness_user": "nextgen",
-}
-"""The Entra app each kind of conflict but Default Access is about."""
-_DEFAULT_ACCESS_APPS: dict[str, AppName] = {
-    detail.format(app=app): app
-    for detail in (_DEFAULT_ACCESS_DETAIL, _REDUNDANT_DEFAULT_ACCESS_DETAIL)
-    for app in get_args(AppName)
-}
+"""A redundant Default Access conflict's detail (`{app}` as above)."""
 
 
 def _fill_conflicts(conn: sqlite3.Connection) -> None:
     """Users who cannot sign in, Harness users Entra does not know, Default Access assignments.
 
     In that order; users by email (else id), in scope order when equal; Harness users by
-    email as Harness has it; assignments as listed.
+    email as Harness has it; assignments as listed. Each names the Entra app to fix.
     """
     _fill_scope(conn)
     insert = f"INSERT INTO {_COMPUTED_CONFLICTS} ({', '.join(_CONFLICT_COLUMNS)})"
@@ -661,7 +653,8 @@ def _fill_conflicts(conn: sqlite3.Connection) -> None:
         f"{insert} SELECT 'firstgen_unassigned', s.user_id, s.email,"
         " coalesce(u.display_name, ''), 'provisioned through the NextGen app (' || s.how"
         " || ') but not assigned to the FirstGen app, which Harness signs users in through:"
-        " sign-in fails', ? FROM _dir_scope AS s LEFT JOIN entra_users AS u ON u.id = s.user_id"
+        " sign-in fails', ?, 'firstgen' FROM _dir_scope AS s"
+        " LEFT JOIN entra_users AS u ON u.id = s.user_id"
         " WHERE EXISTS (SELECT 1 FROM app_role_assignments WHERE app = 'firstgen')"
         " AND s.user_id NOT IN (SELECT user_id FROM _dir_firstgen)"
         f" AND (s.email = '' OR s.email IN (SELECT {_lower('email')} FROM harness_users"
@@ -672,7 +665,7 @@ def _fill_conflicts(conn: sqlite3.Connection) -> None:
     conn.execute(
         f"{insert} SELECT 'unmatched_harness_user', h.id, {_lower('h.email')}, h.name,"
         " 'a SCIM user in Harness whose email matches no user assigned to the NextGen app in"
-        " Entra', ? FROM harness_users AS h WHERE h.in_scim AND h.email != ''"
+        " Entra', ?, 'nextgen' FROM harness_users AS h WHERE h.in_scim AND h.email != ''"
         f" AND {_lower('h.email')} NOT IN (SELECT email FROM _dir_scope)"
         " ORDER BY h.email, h.rowid",
         [_UNMATCHED_HARNESS_USER],
@@ -691,7 +684,7 @@ def _fill_conflicts(conn: sqlite3.Connection) -> None:
         f" {insert} SELECT 'default_access', a.principal_id, coalesce({_ENTRA_EMAIL}, ''),"
         " a.principal_name, replace(CASE WHEN a.redundant THEN :redundant_detail"
         " ELSE :detail END, '{app}', a.app),"
-        " CASE WHEN a.redundant THEN :redundant ELSE :edit END"
+        " CASE WHEN a.redundant THEN :redundant ELSE :edit END, a.app"
         " FROM default_access AS a LEFT JOIN entra_users AS u ON u.id = a.principal_id"
         " ORDER BY a.k",
         {
@@ -753,9 +746,7 @@ def _stored_conflicts(db: Database, table: str, principals: list[str] | None) ->
 
 
 def _conflict_from_row(row: Sequence[Any]) -> SsoConflict:
-    values = dict(zip(_CONFLICT_COLUMNS, row, strict=True))
-    app = _KIND_APPS.get(values["kind"]) or _DEFAULT_ACCESS_APPS[values["detail"]]
-    return SsoConflict(**values, app=app)
+    return SsoConflict(**dict(zip(_CONFLICT_COLUMNS, row, strict=True)))
 
 
 def problem_counts(db: Database) -> tuple[int, int]:

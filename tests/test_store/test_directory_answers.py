@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from store.models import (
     HarnessUser,
     Snapshot,
 )
+from store.schema import _DIRECTORY_ANSWER_INPUTS, migrations
 from tests.builders import DEFAULT_ACCESS, NOW, Tenant
 from tests.test_store import directory_oracle
 
@@ -224,3 +227,49 @@ def test_user_lookup_reads_one_user_as_the_whole_directory_would(tenant):
 def read_lookup(tenant: Tenant, who: str):
     with tenant.cache.reading() as db:
         return health.lookup_user(db, who, NOW)
+
+
+def as_cache_of_m014(source: Path, path: Path) -> None:
+    """`source`'s directory in a cache as the release before m015 left it.
+
+    That release stored the same answers, but its SSO conflicts had no app column.
+    """
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+        migrations.apply(Database(conn), stop_before="m015_sso_conflicts_name_their_app")
+        conn.execute("ATTACH ? AS source", [str(source)])
+        for table in [*_DIRECTORY_ANSWER_INPUTS, "group_mappings"]:
+            conn.execute(f"INSERT INTO main.{table} SELECT * FROM source.{table}")
+        conn.execute(
+            "INSERT INTO main.sso_conflicts SELECT position, kind, principal_id, email,"
+            " display_name, detail, what_to_do FROM source.sso_conflicts"
+        )
+        conn.execute(
+            "UPDATE directory_answers_state SET fresh = 1, members_fresh = 1, rules_version = 1"
+        )
+
+
+def test_a_cache_of_the_release_before_upgrades_to_conflicts_naming_their_app(tenant, tmp_path):
+    seed_every_state(tenant)
+    written = answers(tenant.cache)
+    apps = [(conflict.kind, conflict.app) for conflict in written[1]]
+    assert ("default_access", "nextgen") in apps
+    assert ("firstgen_unassigned", "firstgen") in apps
+    older = tmp_path / "older.db"
+    as_cache_of_m014(tenant.cache.path, older)
+    with Cache.open_reader(older) as reader:  # not migrated: reads them live meanwhile
+        with reader.reading() as db:
+            assert not directory._directory_answers_fresh(db)
+        assert answers_read_live(reader) == written
+    with Cache.open_writer(older) as cache:  # migrates, and stores them again as it opens
+        assert answers(cache) == written
+        with cache.reading() as db:
+            stored_apps = db.execute("SELECT kind, app FROM sso_conflicts ORDER BY position")
+            assert stored_apps.fetchall() == apps
+            state = db.execute("SELECT members_fresh, rules_version FROM directory_answers_state")
+            assert state.fetchone() == (1, directory.DIRECTORY_RULES_VERSION)
+
+
+def answers_read_live(cache: Cache):
+    with cache.reading() as db:
+        return directory.group_mappings(db), directory.sso_conflicts(db)
