@@ -37,7 +37,8 @@ DIRECTORY_RULES_VERSION: Final = 2
 """The rules computing the group mappings and SSO conflicts: bump it when they change, and
 caches stamped with another version compute them again (m014 stamps existing caches 0).
 1: a redundant Default Access assignment is to be removed, not edited.
-2: conflicts name their app in a column (m015)."""
+2: conflicts name their app in a column (m015); a disabled Entra account is not one who
+cannot sign in through FirstGen."""
 
 _LIST_SEPARATOR = "\x1f"
 """Joins a stored mapping's name lists (the ASCII unit separator: answers whose names hold
@@ -646,6 +647,10 @@ def _fill_conflicts(conn: sqlite3.Connection) -> None:
 
     In that order; users by email (else id), in scope order when equal; Harness users by
     email as Harness has it; assignments as listed. Each names the Entra app to fix.
+
+    A disabled Entra account cannot sign in at all, and Entra does not provision it (it
+    disables the Harness user: graph-api.md 3.6, 3.7), so it is not one who cannot sign in
+    through FirstGen. It stays in NextGen's scope: its Harness user is not unknown to Entra.
     """
     _fill_scope(conn)
     insert = f"INSERT INTO {_COMPUTED_CONFLICTS} ({', '.join(_CONFLICT_COLUMNS)})"
@@ -657,6 +662,7 @@ def _fill_conflicts(conn: sqlite3.Connection) -> None:
         " LEFT JOIN entra_users AS u ON u.id = s.user_id"
         " WHERE EXISTS (SELECT 1 FROM app_role_assignments WHERE app = 'firstgen')"
         " AND s.user_id NOT IN (SELECT user_id FROM _dir_firstgen)"
+        " AND u.account_enabled IS NOT 0"
         f" AND (s.email = '' OR s.email IN (SELECT {_lower('email')} FROM harness_users"
         "  WHERE email != ''))"
         " ORDER BY s.label, s.k1, s.k2, s.k3",

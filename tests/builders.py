@@ -93,10 +93,24 @@ class Tenant:
         values.update(changes)
         self.save("graph.jobs", SyncJob.model_validate(values))
 
-    def user(self, user_id: str, email: str, *, harness: bool = True, scim: bool = True) -> None:
+    def user(
+        self,
+        user_id: str,
+        email: str,
+        *,
+        harness: bool = True,
+        scim: bool = True,
+        enabled: bool | None = None,
+    ) -> None:
         self.save(
             "graph.directory",
-            EntraUser(id=user_id, user_principal_name=email, mail=email, display_name=user_id),
+            EntraUser(
+                id=user_id,
+                user_principal_name=email,
+                mail=email,
+                display_name=user_id,
+                account_enabled=enabled,
+            ),
         )
         if harness:
             self.save(

@@ -7,7 +7,7 @@ as dicts) until it moved to SQL; the tests assert the SQL gives exactly these an
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from sqlite_utils import Database
@@ -113,6 +113,10 @@ class Directory:
             for user_id in self.direct_users(row["principal_id"]):
                 scope.setdefault(user_id, f"via group {name}")
         return scope
+
+    def disabled(self, user_id: str) -> bool:
+        """Whether Entra says the account is disabled (not when it does not say)."""
+        return self.users.get(user_id, {}).get("account_enabled") == 0
 
     def firstgen_present(self) -> bool:
         return any(row["app"] == "firstgen" for row in self.assignments)
@@ -289,34 +293,48 @@ def _orphan(row: Mapping[str, Any]) -> GroupMapping:
 # --- SSO conflicts -----------------------------------------------------------------------
 
 
+def _outside_firstgen(directory: Directory) -> Iterator[tuple[str, str]]:
+    """(user id, how) of NextGen's users in Harness (or of no email) FirstGen does not assign."""
+    if not directory.firstgen_present():
+        return
+    firstgen_scope = directory.users_in_scope("firstgen")
+    nextgen_scope = directory.users_in_scope("nextgen")
+    for user_id, how in sorted(nextgen_scope.items(), key=lambda item: directory.label_of(item[0])):
+        if user_id in firstgen_scope:
+            continue
+        email = directory.email_of(user_id)
+        if email and email not in directory.harness_by_email:
+            continue  # not in Harness yet: nothing to sign in to
+        yield user_id, how
+
+
+def disabled_outside_firstgen(db: Database) -> list[str]:
+    """The disabled accounts `compute_sso_conflicts` leaves out of those who cannot sign in."""
+    directory = Directory(db)
+    return [user_id for user_id, _ in _outside_firstgen(directory) if directory.disabled(user_id)]
+
+
 def compute_sso_conflicts(db: Database, directory: Directory | None = None) -> list[SsoConflict]:
     directory = directory or Directory(db)
     conflicts: list[SsoConflict] = []
     nextgen_scope = directory.users_in_scope("nextgen")
-    if directory.firstgen_present():
-        firstgen_scope = directory.users_in_scope("firstgen")
-        for user_id, how in sorted(
-            nextgen_scope.items(), key=lambda item: directory.label_of(item[0])
-        ):
-            if user_id in firstgen_scope:
-                continue
-            email = directory.email_of(user_id)
-            if email and email not in directory.harness_by_email:
-                continue  # not in Harness yet: nothing to sign in to
-            conflicts.append(
-                SsoConflict(
-                    kind="firstgen_unassigned",
-                    principal_id=user_id,
-                    email=email,
-                    display_name=str(directory.users.get(user_id, {}).get("display_name", "")),
-                    detail=f"provisioned through the NextGen app ({how}) but not assigned to "
-                    "the FirstGen app, which Harness signs users in through: sign-in fails",
-                    what_to_do="Assign the user (or a group they are a direct member of) to "
-                    "the FirstGen Harness app in Entra, or move Harness SAML sign-in to the "
-                    "NextGen app and retire the FirstGen one.",
-                    app="firstgen",
-                )
+    for user_id, how in _outside_firstgen(directory):
+        if directory.disabled(user_id):
+            continue  # a disabled account signs in nowhere, and Entra does not provision it
+        conflicts.append(
+            SsoConflict(
+                kind="firstgen_unassigned",
+                principal_id=user_id,
+                email=directory.email_of(user_id),
+                display_name=str(directory.users.get(user_id, {}).get("display_name", "")),
+                detail=f"provisioned through the NextGen app ({how}) but not assigned to "
+                "the FirstGen app, which Harness signs users in through: sign-in fails",
+                what_to_do="Assign the user (or a group they are a direct member of) to "
+                "the FirstGen Harness app in Entra, or move Harness SAML sign-in to the "
+                "NextGen app and retire the FirstGen one.",
+                app="firstgen",
             )
+        )
     known_emails = {directory.email_of(user_id) for user_id in nextgen_scope}
     for user in sorted(directory.harness_users.values(), key=lambda row: str(row["email"])):
         email = str(user["email"]).lower()

@@ -229,10 +229,11 @@ def read_lookup(tenant: Tenant, who: str):
         return health.lookup_user(db, who, NOW)
 
 
-def as_cache_of_m014(source: Path, path: Path) -> None:
+def as_cache_of_m014(source: Path, path: Path, disabled: str) -> None:
     """`source`'s directory in a cache as the release before m015 left it.
 
-    That release stored the same answers, but its SSO conflicts had no app column.
+    That release stored the same answers, but its SSO conflicts had no app column, and it
+    listed the `disabled` account as one who cannot sign in through FirstGen.
     """
     with closing(sqlite3.connect(path, isolation_level=None)) as conn:
         conn.execute("PRAGMA journal_mode=WAL")
@@ -245,18 +246,28 @@ def as_cache_of_m014(source: Path, path: Path) -> None:
             " display_name, detail, what_to_do FROM source.sso_conflicts"
         )
         conn.execute(
+            "INSERT INTO main.sso_conflicts (kind, principal_id, email, display_name, detail,"
+            " what_to_do) SELECT kind, :disabled, :disabled || '@example.com', :disabled,"
+            " replace(detail, '(directly)', '(via group Dev Team)'), what_to_do"
+            " FROM main.sso_conflicts WHERE kind = 'firstgen_unassigned' LIMIT 1",
+            {"disabled": disabled},
+        )
+        conn.execute(
             "UPDATE directory_answers_state SET fresh = 1, members_fresh = 1, rules_version = 1"
         )
 
 
 def test_a_cache_of_the_release_before_upgrades_to_conflicts_naming_their_app(tenant, tmp_path):
     seed_every_state(tenant)
+    tenant.user("dan", "dan@example.com", enabled=False)
+    tenant.save("graph.directory", EntraMembership(group_id="g1", member_id="dan", direct=True))
     written = answers(tenant.cache)
+    assert all(conflict.principal_id != "dan" for conflict in written[1])
     apps = [(conflict.kind, conflict.app) for conflict in written[1]]
     assert ("default_access", "nextgen") in apps
     assert ("firstgen_unassigned", "firstgen") in apps
     older = tmp_path / "older.db"
-    as_cache_of_m014(tenant.cache.path, older)
+    as_cache_of_m014(tenant.cache.path, older, disabled="dan")
     with Cache.open_reader(older) as reader:  # not migrated: reads them live meanwhile
         with reader.reading() as db:
             assert not directory._directory_answers_fresh(db)

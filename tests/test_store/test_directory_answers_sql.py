@@ -84,6 +84,7 @@ def random_directory(seed: int) -> dict[SourceName, list[Record]]:
                 mail=mail if rng.random() < 0.8 else "",
                 user_principal_name=rng.choice(EMAILS),
                 display_name=rng.choice(GROUP_NAMES),
+                account_enabled=rng.choice((True, True, True, None, False)),
             )
         )
     groups = [f"g{index}" for index in range(rng.randint(1, 16))]
@@ -286,6 +287,8 @@ class FirstFill:
     """The generator the save drew from; the later polls of the seed carry on drawing from it."""
     answers: tuple[list[GroupMapping], list[SsoConflict]]
     """The stored answers right after the save, before any later poll changed them."""
+    disabled_outside_firstgen: list[str]
+    """Disabled accounts the answers leave out of those who cannot sign in, as saved."""
 
 
 @pytest.fixture(scope="module")
@@ -300,7 +303,9 @@ def first_fill(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[i
                 cache = writers.enter_context(Cache.open_writer(folder / f"{seed}.db"))
                 rng = random.Random(seed)
                 save_in_random_batches(cache, rng, random_directory(seed))
-                fills[seed] = FirstFill(cache, rng, stored(cache))
+                with cache.reading() as db:
+                    disabled = directory_oracle.disabled_outside_firstgen(db)
+                fills[seed] = FirstFill(cache, rng, stored(cache), disabled)
             return fills[seed]
 
         yield fill
@@ -331,6 +336,7 @@ def test_the_random_directories_reach_every_answer(first_fill: Callable[[int], F
         kinds |= {conflict.kind for conflict in conflicts}
     assert states == set(directory._STATE_ORDER)
     assert kinds == {"firstgen_unassigned", "unmatched_harness_user", "default_access"}
+    assert any(first_fill(seed).disabled_outside_firstgen for seed in SEEDS)
 
 
 def test_a_name_holding_the_list_separator_leaves_the_answers_to_readers(tmp_path: Path):

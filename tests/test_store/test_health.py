@@ -361,6 +361,35 @@ def test_user_provisioned_only_through_nextgen_cannot_sign_in_while_firstgen_exi
     assert [(c.kind, c.email) for c in conflicts] == [("firstgen_unassigned", "user_2@example.com")]
 
 
+def test_a_disabled_entra_account_is_not_listed_as_unable_to_sign_in(tenant):
+    """It cannot sign in anywhere, and Entra disables its Harness user (graph-api.md 3.6)."""
+    seed_user1_user2(tenant)
+    tenant.user("user2", "user_2@example.com", enabled=False)
+    assert read(tenant, directory.sso_conflicts) == []  # nor is its Harness user unknown
+    tenant.user("user2", "user_2@example.com", enabled=True)
+    conflicts = read(tenant, directory.sso_conflicts)
+    assert [(c.kind, c.principal_id) for c in conflicts] == [("firstgen_unassigned", "user2")]
+
+
+def test_an_account_entra_says_nothing_about_is_taken_as_enabled(tenant):
+    seed_user1_user2(tenant)
+    tenant.user("user2", "user_2@example.com", enabled=None)
+    (conflict,) = read(tenant, directory.sso_conflicts)
+    assert (conflict.kind, conflict.principal_id) == ("firstgen_unassigned", "user2")
+
+
+def test_a_disabled_account_keeps_its_default_access_conflict(tenant):
+    """The assignment is still one to fix, whatever the account's state."""
+    tenant.user("dan", "dan@example.com", harness=False, enabled=False)
+    tenant.assign("dan", role=DEFAULT_ACCESS)
+    (conflict,) = read(tenant, directory.sso_conflicts)
+    assert (conflict.kind, conflict.principal_id, conflict.app) == (
+        "default_access",
+        "dan",
+        "nextgen",
+    )
+
+
 def test_firstgen_assignment_through_a_directly_assigned_group_counts(tenant):
     seed_user1_user2(tenant)
     tenant.group("fg", "FirstGen users", direct=("user2",), app="firstgen")

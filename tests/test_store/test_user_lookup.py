@@ -238,6 +238,15 @@ def test_a_disabled_entra_account_is_not_waited_for(tenant):
     assert "next cycle" not in verdict
 
 
+def test_a_disabled_account_in_harness_is_told_disabled_not_unable_to_sign_in(tenant):
+    tenant.user("dan", "dan@example.com", enabled=False)
+    tenant.assign("dan")
+    tenant.assign("someone-else", app="firstgen")
+    answer = lookup(tenant, "dan")
+    assert answer.sso_conflicts == ()
+    assert answer.verdict.startswith("Account disabled in Entra")
+
+
 def test_latest_events_name_the_app_whose_job_logged_them(tenant):
     tenant.job()
     tenant.job(job_id="fg-job", app="firstgen")
