@@ -15,7 +15,7 @@ from typing import Any, Final, NamedTuple
 from sqlite_utils import Database
 
 from store import harness_ids
-from store.models import GroupMapping, GroupState, SsoConflict, construct_trusted
+from store.models import GroupMapping, GroupState, SsoConflict, construct_trusted, how_assigned
 
 DEFAULT_ACCESS_ROLE = "00000000-0000-0000-0000-000000000000"
 """appRoleId of Default Access: Entra never provisions such assignments (graph-api.md 3.8)."""
@@ -270,7 +270,7 @@ def _fill_assigned_groups(conn: sqlite3.Connection) -> dict[str, frozenset[str]]
     Returns each group's candidate identifiers (every version of Harness's rule).
     """
     names: dict[str, str] = {}
-    first: dict[str, tuple[int, str]] = {}  # group -> (first assignment's rowid, "via group X")
+    first: dict[str, tuple[int, str]] = {}  # group -> (first assignment's rowid, how)
     for rowid, group_id, principal_name, display_name in conn.execute(
         "SELECT a.rowid, a.principal_id, a.principal_name, g.display_name"
         " FROM app_role_assignments AS a LEFT JOIN entra_groups AS g ON g.id = a.principal_id"
@@ -279,7 +279,7 @@ def _fill_assigned_groups(conn: sqlite3.Connection) -> dict[str, frozenset[str]]
         [DEFAULT_ACCESS_ROLE],
     ):
         names[group_id] = display_name or principal_name
-        first.setdefault(group_id, (rowid, f"via group {principal_name or group_id}"))
+        first.setdefault(group_id, (rowid, how_assigned(principal_name or group_id)))
     ordered = sorted(names.items(), key=lambda item: str(item[1]).lower())
     identifiers = {
         group_id: harness_ids.harness_identifier(str(name)) for group_id, name in ordered
@@ -594,11 +594,11 @@ def _fill_scope(conn: sqlite3.Connection) -> None:
     """
     conn.execute(
         "INSERT INTO _dir_scope SELECT a.principal_id,"
-        f" coalesce({_ENTRA_EMAIL}, ''), {_entra_label('a.principal_id')}, 'directly', 0,"
+        f" coalesce({_ENTRA_EMAIL}, ''), {_entra_label('a.principal_id')}, :directly, 0,"
         " min(a.rowid), 0 FROM app_role_assignments AS a"
         " LEFT JOIN entra_users AS u ON u.id = a.principal_id WHERE a.app = 'nextgen'"
-        " AND a.principal_type = 'User' AND a.app_role_id != ? GROUP BY a.principal_id",
-        [DEFAULT_ACCESS_ROLE],
+        " AND a.principal_type = 'User' AND a.app_role_id != :default GROUP BY a.principal_id",
+        {"directly": how_assigned(""), "default": DEFAULT_ACCESS_ROLE},
     )
     conn.execute(
         "INSERT INTO _dir_scope SELECT e.member_id, e.email, e.label, g.how, 1,"

@@ -589,6 +589,16 @@ class SsoConflict(_Answer):
     (a user can hold it on both apps: two conflicts)."""
 
 
+def how_assigned(group: str) -> str:
+    """How a user is assigned, as the SSO conflicts and the user lookup word it.
+
+    Args:
+        group: the assigned group the user is a direct member of (its name, else its id);
+            "" for a direct assignment.
+    """
+    return f"via group {group}" if group else "directly"
+
+
 class UserAssignment(_Answer):
     """One way a user is assigned to a Harness app in Entra: directly or through a group."""
 
@@ -605,7 +615,7 @@ class UserAssignment(_Answer):
     @property
     def how(self) -> str:
         """How, as the SSO conflicts say it: "directly" or "via group NAME"."""
-        return f"via group {self.group}" if self.group else "directly"
+        return how_assigned(self.group)
 
     @property
     def role_note(self) -> str:

@@ -390,6 +390,17 @@ def test_a_disabled_account_keeps_its_default_access_conflict(tenant):
     )
 
 
+def test_the_conflict_and_the_lookup_word_how_a_user_is_assigned_alike(tenant):
+    seed_user1_user2(tenant)
+    tenant.user("user3", "user3@example.com")
+    tenant.group("g1", "Dev Team", direct=("user3",))
+    for user, how in (("user2", "directly"), ("user3", "via group Dev Team")):
+        lookup = read(tenant, health.lookup_user, user, NOW)
+        (conflict,) = lookup.sso_conflicts
+        assert [a.how for a in lookup.assignments] == [how]
+        assert f"provisioned through the NextGen app ({how}) but" in conflict.detail
+
+
 def test_firstgen_assignment_through_a_directly_assigned_group_counts(tenant):
     seed_user1_user2(tenant)
     tenant.group("fg", "FirstGen users", direct=("user2",), app="firstgen")
