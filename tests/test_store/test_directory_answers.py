@@ -229,7 +229,7 @@ def read_lookup(tenant: Tenant, who: str):
         return health.lookup_user(db, who, NOW)
 
 
-def as_cache_of_m014(source: Path, path: Path, disabled: str) -> None:
+def as_cache_before_m015(source: Path, path: Path, disabled: str) -> None:
     """`source`'s directory in a cache as the release before m015 left it.
 
     That release stored the same answers, but its SSO conflicts had no app column, and it
@@ -267,7 +267,7 @@ def test_a_cache_of_the_release_before_upgrades_to_conflicts_naming_their_app(te
     assert ("default_access", "nextgen") in apps
     assert ("firstgen_unassigned", "firstgen") in apps
     older = tmp_path / "older.db"
-    as_cache_of_m014(tenant.cache.path, older, disabled="dan")
+    as_cache_before_m015(tenant.cache.path, older, disabled="dan")
     with Cache.open_reader(older) as reader:  # not migrated: reads them live meanwhile
         with reader.reading() as db:
             assert not directory._directory_answers_fresh(db)
