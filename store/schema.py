@@ -699,6 +699,18 @@ def m014_directory_answers_rules_version(db: Database) -> None:
 
 
 @migrations()
+def m015_sso_conflicts_name_their_app(db: Database) -> None:
+    """Store the Entra app each SSO conflict is about, instead of telling it from the detail.
+
+    The rows stored before have no app (''): both flags are cleared, so readers compute the
+    answers live and the writer's open stores them all again, conflicts included (a cleared
+    `fresh` alone keeps the stored conflicts, m012).
+    """
+    db.execute("ALTER TABLE sso_conflicts ADD COLUMN app TEXT NOT NULL DEFAULT ''")
+    db.execute("UPDATE directory_answers_state SET fresh = 0, members_fresh = 0")
+
+
+@migrations()
 def m016_search_terms_indexed_once_per_save(db: Database) -> None:
     """Index a save's new search terms for the text filter in one statement, not one each.
 
@@ -744,15 +756,3 @@ def m017_user_search(db: Database) -> None:
             f" WHEN ({_prefixed('OLD', listed)}) IS NOT ({_prefixed('NEW', listed)})"
             f" BEGIN {insert} END"
         )
-
-
-@migrations()
-def m015_sso_conflicts_name_their_app(db: Database) -> None:
-    """Store the Entra app each SSO conflict is about, instead of telling it from the detail.
-
-    The rows stored before have no app (''): both flags are cleared, so readers compute the
-    answers live and the writer's open stores them all again, conflicts included (a cleared
-    `fresh` alone keeps the stored conflicts, m012).
-    """
-    db.execute("ALTER TABLE sso_conflicts ADD COLUMN app TEXT NOT NULL DEFAULT ''")
-    db.execute("UPDATE directory_answers_state SET fresh = 0, members_fresh = 0")
