@@ -32,6 +32,7 @@ from dashboard.widgets.paged_table import Column, PagedTable, Position, TableRow
 from dashboard.widgets.safe_text import clean
 from dashboard.widgets.source_status import SourceStatusBar
 from store.cache import Cache
+from store.health import job_apps
 
 if TYPE_CHECKING:
     from dashboard.app import ScimwatchApp
@@ -39,6 +40,15 @@ if TYPE_CHECKING:
 
 APP_LABELS = {"nextgen": "NextGen", "firstgen": "FirstGen"}
 """How screens name the two Harness enterprise apps in Entra."""
+
+CYCLE_ID_WIDTH = 8
+"""Width of a table's cycle id column: the first group of the GUID, like a short commit hash.
+The cell holds the whole id, which the filter, copy and CSV export use."""
+
+
+def job_labels(db: Database) -> dict[str, str]:
+    """How screens name the app each provisioning job syncs, by job id ("NextGen")."""
+    return {job: APP_LABELS.get(app, app) for job, app in job_apps(db).items()}
 
 
 def set_focus_now(screen: Screen[Any], widget: Widget) -> None:

@@ -7,15 +7,11 @@ from datetime import datetime
 from rich.text import Text
 from sqlite_utils import Database
 
-from dashboard.screens.base import APP_LABELS, TableScreen, matches
+from dashboard.screens.base import CYCLE_ID_WIDTH, TableScreen, job_labels, matches
 from dashboard.timefmt import ago, span, stamp
 from dashboard.widgets.paged_table import Column, Position, TableRow
-from store.health import job_apps, recent_cycles
+from store.health import recent_cycles
 from store.models import CycleSummary, iso_utc
-
-SHORT_ID = 8
-"""Width of the cycle id column: the first group of the GUID, like a short commit hash. The
-cell holds the whole id, which the filter, copy and CSV export use."""
 
 
 def cycle_row(cycle: CycleSummary, now: datetime, app: str) -> TableRow:
@@ -68,13 +64,13 @@ class CyclesScreen(TableScreen):
         Column("updated", "Updated", 7),
         Column("deleted", "Deleted", 7),
         Column("app", "App", 8),
-        Column("cycle", "Cycle", SHORT_ID),
+        Column("cycle", "Cycle", CYCLE_ID_WIDTH),
     )
 
     def fetch(self, db: Database, position: Position | None, limit: int) -> list[TableRow]:
         """A page of cycles before `position`, filtered on this page."""
         now = self.now()
-        apps = {job: APP_LABELS.get(app, app) for job, app in job_apps(db).items()}
+        apps = job_labels(db)
         rows = []
         for cycle in recent_cycles(db, limit, before=position):
             app = apps.get(cycle.job_id, "other")

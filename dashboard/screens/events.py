@@ -9,7 +9,7 @@ from rich.text import Text
 from sqlite_utils import Database
 from textual.binding import Binding, BindingType
 
-from dashboard.screens.base import TableScreen, matches
+from dashboard.screens.base import CYCLE_ID_WIDTH, TableScreen, job_labels, matches
 from dashboard.screens.event_detail import EventDetailModal
 from dashboard.timefmt import stamp
 from dashboard.widgets.event_text import event_text, status_text
@@ -22,8 +22,8 @@ STATUSES: tuple[str | None, ...] = (None, "failure", "warning", "skipped", "succ
 """What `f` cycles through; None shows every status."""
 
 
-def event_row(event: ProvisioningEvent) -> TableRow:
-    """One event as a table row keyed by its id."""
+def event_row(event: ProvisioningEvent, app: str) -> TableRow:
+    """One event as a table row keyed by its id; `app` names the app its job syncs."""
     return TableRow(
         key=event.id,
         cells=(
@@ -31,6 +31,7 @@ def event_row(event: ProvisioningEvent) -> TableRow:
             status_text(event.status),
             event.action,
             event.source_type,
+            app,
             event.source_name,
             event.error_code,
             event.cycle_id,
@@ -52,16 +53,18 @@ class EventsScreen(TableScreen):
         "The pane below shows the selected event: who, what, the error and Microsoft's "
         "recommendation, the provisioning steps and the properties it changed. "
         "Enter opens it full screen; f cycles the status shown (all, failure, warning, "
-        "skipped, success); / filters by name, id, error code or cycle id."
+        "skipped, success); / filters by name, id, error code or cycle id. App is the Harness "
+        "app whose provisioning job logged the event; Cycle the start of the cycle's id."
     )
     COLUMNS = (
         Column("time", "Time (UTC)", 16),
         Column("status", "Status", 7),
         Column("action", "Action", 10),
         Column("type", "Type", 5),
-        Column("identity", "Identity", 28),
-        Column("error", "Error code", 24),
-        Column("cycle", "Cycle", 12),
+        Column("app", "App", 8),
+        Column("identity", "Identity", 26),
+        Column("error", "Error code", 22),
+        Column("cycle", "Cycle", CYCLE_ID_WIDTH),
     )
     BINDINGS: ClassVar[list[BindingType]] = [
         *TableScreen.BINDINGS,
@@ -84,6 +87,7 @@ class EventsScreen(TableScreen):
 
     def fetch(self, db: Database, position: Position | None, limit: int) -> list[TableRow]:
         """A page of the log (or the cycle's events), filtered."""
+        apps = job_labels(db)
         if self.cycle is not None:
             events = [
                 event
@@ -97,11 +101,14 @@ class EventsScreen(TableScreen):
                     event.error_code,
                 )
             ]
-            return [replace(event_row(event), position=None) for event in events]
+            return [
+                replace(event_row(event, apps.get(event.job_id, "other")), position=None)
+                for event in events
+            ]
         events = recent_events(
             db, limit, before=position, status=self.status, text=self.filter_text or None
         )
-        return [event_row(event) for event in events]
+        return [event_row(event, apps.get(event.job_id, "other")) for event in events]
 
     def detail(self, row: TableRow) -> Text | None:
         """The selected event in full."""

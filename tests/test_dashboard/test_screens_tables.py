@@ -182,9 +182,19 @@ async def test_export_writes_the_filtered_rows(writer: Cache, tmp_path: Path):
     path, mode, rows = read_export(tmp_path)
     assert path.name == "scimwatch-events-20261128-100000.csv"
     assert oct(mode) == "0o600"
-    assert rows[0] == ["Time (UTC)", "Status", "Action", "Type", "Identity", "Error code", "Cycle"]
-    assert [row[4] for row in rows[1:]] == ["Platform Team", "Bob Brown", "Bob Brown"]
+    assert rows[0] == [
+        "Time (UTC)",
+        "Status",
+        "Action",
+        "Type",
+        "App",
+        "Identity",
+        "Error code",
+        "Cycle",
+    ]
+    assert [row[5] for row in rows[1:]] == ["Platform Team", "Bob Brown", "Bob Brown"]
     assert {row[1] for row in rows[1:]} == {"failure"}
+    assert {row[4] for row in rows[1:]} == {"NextGen"}
 
 
 async def test_export_refuses_a_symlink(writer: Cache, tmp_path: Path):

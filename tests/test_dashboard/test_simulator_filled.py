@@ -298,6 +298,13 @@ async def test_events_match_filter_and_detail(
         await press(app, pilot, "ctrl+s")
         rows = exported(tmp_path, "events")
         assert len(rows) - 1 == len(by_object)
+        # The app of each event's job, and the whole cycle id (the column shows its start).
+        apps = {job.job.job_id: job.job.app for job in read(cache, health.job_health, now)}
+        assert [(row[4], row[7]) for row in rows[1:]] == [
+            ({"nextgen": "NextGen", "firstgen": "FirstGen"}[apps[e.job_id]], e.cycle_id)
+            for e in by_object
+        ]
+        assert all(len(row[7]) == 36 for row in rows[1:])
         await press(app, pilot, "escape")  # clears the filter
         assert keys(app) == [event.id for event in expected]
 
