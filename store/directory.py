@@ -16,6 +16,7 @@ from sqlite_utils import Database
 
 from store import harness_ids
 from store.models import GroupMapping, GroupState, SsoConflict, construct_trusted, how_assigned
+from store.playbook import parse_service_message
 
 DEFAULT_ACCESS_ROLE = "00000000-0000-0000-0000-000000000000"
 """appRoleId of Default Access: Entra never provisions such assignments (graph-api.md 3.8)."""
@@ -491,11 +492,14 @@ def _group_verdict(
         )
     pending = ""
     if facts.latest_status == "failure":
-        pending = f"{facts.error_code or 'failure'}: {facts.reason}"[:300]
+        # What Harness answered, when Entra quotes it, rather than Microsoft's paragraph.
+        said = parse_service_message(facts.reason) or facts.reason
+        pending = f"{facts.error_code or 'failure'}: {said}"[:300]
     if not matched:
         problems.append("not_provisioned")
         details.append(
-            "no Harness group found" + (f"; pending failure {pending}" if pending else "")
+            "no Harness group found"
+            + (f"; Entra's create fails ({facts.error_code or 'failure'})" if pending else "")
         )
     else:
         if facts.harness_identifier not in candidates:

@@ -19,6 +19,7 @@ from store.directory import (  # which problem wins is a rule, not a computation
 )
 from store.health import _rows
 from store.models import GroupMapping, GroupState, SsoConflict
+from store.playbook import parse_service_message
 
 # --- Who is assigned ---------------------------------------------------------------------
 
@@ -202,11 +203,13 @@ def _map_group(
         )
     pending = ""
     if state and state["latest_status"] == "failure":
-        pending = f"{state['error_code'] or 'failure'}: {state['reason']}"[:300]
+        said = parse_service_message(state["reason"]) or state["reason"]
+        pending = f"{state['error_code'] or 'failure'}: {said}"[:300]
     if harness is None:
         problems.append("not_provisioned")
         details.append(
-            "no Harness group found" + (f"; pending failure {pending}" if pending else "")
+            "no Harness group found"
+            + (f"; Entra's create fails ({state['error_code'] or 'failure'})" if pending else "")
         )
     entra_members = sorted(directory.label_of(user) for user in directory.direct_users(group_id))
     nested = sorted(directory.label_of(user) for user in directory.nested_users(group_id))

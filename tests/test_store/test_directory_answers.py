@@ -136,6 +136,35 @@ def test_group_provisioning_events_refresh_the_pending_error(tenant):
     assert (mappings, conflicts) == live(tenant.cache)
 
 
+def test_a_pending_group_error_is_what_harness_answered_and_said_once(tenant):
+    """Not Microsoft's paragraph cut at 300 characters mid-JSON, twice over."""
+    seed_every_state(tenant)
+    body = (
+        '{"id":null,"detail":"Try using different user group identifier, [Ops] cannot be'
+        ' used","status":404,"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"]}'
+    )
+    tenant.event(
+        "g4",  # Sales: no Harness group
+        cycle="c1",
+        minutes_ago=5,
+        status="failure",
+        source_type="Group",
+        error_code="HarnessEntryConflict",
+        reason="StatusCode: Conflict Message: Processing of the HTTP request resulted in an"
+        " exception. Please see the HTTP response returned by the 'Response' property of this"
+        f" exception for details. Web Response: {body}. This operation was retried 3 times.",
+    )
+    mappings, _conflicts = answers(tenant.cache)
+    sales = next(mapping for mapping in mappings if mapping.entra_group_id == "g4")
+    assert sales.pending_error == (
+        "HarnessEntryConflict: Try using different user group identifier, [Ops] cannot be used"
+    )
+    assert "not_provisioned" in sales.problems
+    assert "no Harness group found; Entra's create fails (HarnessEntryConflict)" in sales.detail
+    assert "Try using" not in sales.detail
+    assert (mappings, _conflicts) == live(tenant.cache)
+
+
 def test_a_batch_that_changes_no_input_keeps_the_answers_without_recomputing(tenant):
     seed_every_state(tenant)
     answers(tenant.cache)
