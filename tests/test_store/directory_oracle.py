@@ -201,15 +201,15 @@ def _map_group(
             f"a native Harness group is also named {name!r} ({same_name[0]['identifier']}): "
             "Harness keeps both, which confuses people assigning roles"
         )
-    pending = ""
+    pending = failing = ""
     if state and state["latest_status"] == "failure":
+        failing = state["error_code"] or "failure"
         said = parse_service_message(state["reason"]) or state["reason"]
-        pending = f"{state['error_code'] or 'failure'}: {said}"[:300]
+        pending = f"{failing}: {said}"[:300]
     if harness is None:
         problems.append("not_provisioned")
         details.append(
-            "no Harness group found"
-            + (f"; Entra's create fails ({state['error_code'] or 'failure'})" if pending else "")
+            "no Harness group found" + (f"; Entra's create fails ({failing})" if failing else "")
         )
     entra_members = sorted(directory.label_of(user) for user in directory.direct_users(group_id))
     nested = sorted(directory.label_of(user) for user in directory.nested_users(group_id))
