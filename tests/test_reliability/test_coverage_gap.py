@@ -4,29 +4,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import SecretStr
-
-from collectors.config import GraphConnection, PollingConfig, build_collectors
+from collectors.config import PollingConfig, build_collectors
 from collectors.runner import poll_source
 from collectors.simulator import ManualClock, SimulatedTenant
 from store import health
 from store.cache import Cache
+from tests.simulated_tenant import connections
 
 
 async def test_downtime_past_retention_records_the_missing_days(tmp_path):
     clock = ManualClock()
     with SimulatedTenant("incident", seed=3, clock=clock) as tenant:
         tenant.faults.rate_limits_enabled = False
-        graph = GraphConnection(
-            tenant_id=tenant.tenant_id,
-            client_id=tenant.client_id,
-            client_secret=SecretStr(tenant.client_secret),
-            login_url=tenant.graph_url,
-            graph_url=tenant.graph_url,
-            nextgen_sp_id=tenant.nextgen_sp_id,
-            firstgen_sp_id=tenant.firstgen_sp_id,
-            ca_bundle=tenant.ca_bundle,
-        )
+        graph, _harness = connections(tenant)
         polling = PollingConfig(backfill_window=timedelta(days=40), page_size=200)
         built = build_collectors(graph, None, polling, clock=clock.now, reporting_rate=(1000, 1.0))
         provisioning = next(c for c in built.collectors if c.source == "graph.provisioning")
