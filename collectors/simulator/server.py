@@ -246,6 +246,26 @@ class SimulatedTenant:
             ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker
+            await self._abort_open_connections()
+
+    async def _abort_open_connections(self) -> None:
+        """Close the connections a stopped server left open, before the loop closes.
+
+        uvicorn cancels requests still running when its graceful shutdown times out (a client
+        stuck on a drip or hang fault, on a busy machine), but leaves their connections open:
+        the loop closed under them, and each was reported as an unclosed socket whenever it was
+        garbage-collected, in whatever test ran then.
+        """
+        left = [
+            connection.transport
+            for server in self._servers
+            for connection in list(server.server_state.connections)
+            if getattr(connection, "transport", None) is not None
+        ]
+        for transport in left:
+            transport.abort()
+        if left:
+            await asyncio.sleep(0)  # their connection_lost callbacks run
 
     async def _tick(self) -> None:
         """Run cycles that fall due on a scaled clock (a manual clock never moves by itself)."""
