@@ -780,12 +780,7 @@ def _lookup_exact(db: Database, query: str, needle: str, now: datetime) -> UserL
         nested_only_groups=tuple(sorted(nested_groups)),
         latest_events=tuple(events),
         event_apps={
-            row[0]: row[1]
-            for row in db.execute(
-                "SELECT job_id, app FROM sync_jobs"
-                " WHERE job_id IN (SELECT value FROM json_each(?))",
-                [json.dumps(sorted({event.job_id for event in events}))],
-            )
+            job: app for job, app in job_apps(db).items() if any(e.job_id == job for e in events)
         },
         pending=pending,
         harness_user=harness,
