@@ -9,13 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
-import fcntl
 import logging
 import os
 import sqlite3
-import stat
-import struct
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -25,9 +21,15 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from store.cache_file import CacheError as CacheError
+from store.cache_file import CacheLocked as CacheLocked
+from store.cache_file import create_private_file as create_private_file
+from store.cache_file import damage_marker as _damage_marker
+from store.cache_file import ensure_private_dir as ensure_private_dir
+from store.cache_file import header_problem as _header_problem
+from store.cache_file import schema_stamp, take_writer_lock, writer_holder
 from store.derived import fold_new_events, register_failure_functions
 from store.models import (
-    SOURCES,
     Batch,
     PollRun,
     ProvisioningEvent,
@@ -37,6 +39,8 @@ from store.models import (
     SourceName,
     iso_utc,
 )
+from store.overview import last_poll_id, read_freshness
+from store.overview import parse_time as parse_time
 from store.schema import migrations
 
 BUSY_TIMEOUT_SECONDS = 10.0
@@ -65,59 +69,8 @@ def database(conn: sqlite3.Connection) -> Database:
     return Database(conn, execute_plugins=False)
 
 
-class CacheError(Exception):
-    """The cache cannot be used as asked."""
-
-
-class CacheLocked(CacheError):
-    """Another process holds the cache's writer lock."""
-
-    def __init__(self, path: Path, holder: str) -> None:
-        self.path = path
-        self.holder = holder
-        super().__init__(
-            f"{path} is being written by another scimwatch process ({holder}). "
-            "Only one process writes a cache: stop it, or open this cache read-only."
-        )
-
-
 class _Corrupt(Exception):
     """The cache file is not a usable SQLite database (internal to `open_writer`)."""
-
-
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-
-
-def _header_problem(path: Path) -> str:
-    """Why the file's header is not a sound SQLite database's, or "" (an empty file is fine).
-
-    Catches garbage over page 1 and a file cut short of the size its header records, before
-    SQLite would meet either deep inside a query.
-    """
-    with path.open("rb") as file:
-        header = file.read(100)
-        size = os.fstat(file.fileno()).st_size
-    if not header:
-        return ""
-    if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
-        return "not a SQLite database (bad header)"
-    (page_size,) = struct.unpack(">H", header[16:18])
-    page_size = 65536 if page_size == 1 else page_size
-    change_counter, pages = struct.unpack(">II", header[24:32])
-    (valid_for,) = struct.unpack(">I", header[92:96])
-    # A checkpoint killed midway can leave page 1 ahead of the file's end; the WAL still holds
-    # the rest, so a short file only means damage when no WAL is there to finish it.
-    wal = path.with_name(path.name + "-wal")
-    hot_wal = wal.exists() and wal.stat().st_size > 0
-    short = valid_for == change_counter and pages and size < pages * page_size
-    if short and not hot_wal:
-        return f"truncated: {size} bytes, its header records {pages} pages of {page_size}"
-    return ""
-
-
-def _damage_marker(path: Path) -> Path:
-    """The file `Cache.damage` leaves when it finds the cache damaged."""
-    return path.with_name(f"{path.name}.damaged")
 
 
 def _bounded_quick_check(conn: sqlite3.Connection) -> None:
@@ -161,41 +114,6 @@ def _move_aside(path: Path) -> Path:
     return target
 
 
-def parse_time(text: str | None) -> datetime | None:
-    """A cache timestamp back to an aware UTC datetime."""
-    if not text:
-        return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
-
-
-def ensure_private_dir(directory: Path) -> None:
-    """Create a directory (and parents) readable by the owner only."""
-    if not directory.exists():
-        directory.mkdir(mode=0o700, parents=True)
-        directory.chmod(0o700)
-
-
-def create_private_file(path: Path) -> None:
-    """Create `path` as an empty 0600 file if absent; refuse symlinks and non-regular files.
-
-    An existing file of ours with looser permissions is tightened to 0600.
-    """
-    try:
-        fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW, 0o600)
-    except OSError as error:
-        if error.errno == errno.ELOOP:
-            raise CacheError(f"{path} is a symbolic link; refusing to use it") from error
-        raise CacheError(f"cannot create {path}: {error.strerror}") from error
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise CacheError(f"{path} is not a regular file")
-        if stat.S_IMODE(info.st_mode) & 0o077:
-            os.fchmod(fd, 0o600)
-    finally:
-        os.close(fd)
-
-
 class Cache:
     """A scimwatch cache file, opened as its single writer or as a reader."""
 
@@ -210,7 +128,7 @@ class Cache:
         """Where a corrupt cache found at open was moved before this one was rebuilt."""
 
     @classmethod
-    def open_writer(cls, path: Path, *, quick_check: bool = True) -> Cache:
+    def open_writer(cls, path: Path, *, quick_check: bool = True, lock: int | None = None) -> Cache:
         """Take the writer lock, create the file (0600) if needed, and migrate it.
 
         `quick_check=False` leaves the bounded `quick_check` (~0.5 s on a 1 GB cache) to a
@@ -224,6 +142,9 @@ class Cache:
         from the APIs. `recovered_from` then names where the old file went. Errors of the
         environment (disk full, I/O errors, permissions) never move a cache aside.
 
+        `lock` is the writer lock when the caller took it already (`take_writer_lock`: the TUI
+        takes it before its first frame and opens the cache after); the cache closes it.
+
         Raises:
             CacheLocked: another process is writing this cache.
             CacheError: the path cannot be used (a symlink, not a file, no permission), or a
@@ -232,7 +153,10 @@ class Cache:
         path = Path(path)
         ensure_private_dir(path.parent)
         cache = cls(path, read_only=False)
-        cache._take_lock()
+        if lock is None:
+            cache._take_lock()
+        else:
+            cache._lock_fd = lock
         try:
             create_private_file(path)
             # A damage() found last time makes this open check (and so move it aside).
@@ -296,6 +220,9 @@ class Cache:
 
                 with _transaction(conn):
                     refresh_directory_answers(conn)
+                # Migrated by this version: a later start may read it before importing the
+                # migrations (`store.cache_file.prepared_by_this_version`).
+                conn.execute(f"PRAGMA user_version = {schema_stamp()}")
         except sqlite3.DatabaseError as error:
             if _is_corruption(error):
                 raise _Corrupt(str(error)) from error
@@ -314,34 +241,12 @@ class Cache:
         return cls(path, read_only=True)
 
     def _take_lock(self) -> None:
-        lock_path = self.path.with_name(self.path.name + ".lock")
-        create_private_file(lock_path)
-        fd = os.open(lock_path, os.O_RDWR | os.O_NOFOLLOW)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 200, 0).decode("ascii", "replace").strip() or "unknown pid"
-            os.close(fd)
-            raise CacheLocked(self.path, holder) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
-        self._lock_fd = fd
+        self._lock_fd = take_writer_lock(self.path)
 
     @staticmethod
     def writer_holder(path: Path) -> str | None:
         """Who holds the writer lock of the cache at `path`, or None when nobody does."""
-        lock_path = Path(path).with_name(Path(path).name + ".lock")
-        try:
-            fd = os.open(lock_path, os.O_RDONLY | os.O_NOFOLLOW)
-        except OSError:
-            return None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return os.pread(fd, 200, 0).decode("ascii", "replace").strip() or "unknown pid"
-        finally:
-            os.close(fd)
-        return None
+        return writer_holder(path)
 
     def damage(self) -> str:
         """What a bounded `quick_check` finds wrong with the cache, or "" (see open_writer).
@@ -540,16 +445,12 @@ class Cache:
         Data is stale when the last successful poll is older than twice the source's interval.
         """
         with self.reading() as db:
-            return [
-                _source_freshness(db, source, now, intervals[source])
-                for source in SOURCES
-                if source in intervals
-            ]
+            return read_freshness(db, now, intervals)
 
     def last_poll_id(self) -> int:
         """The newest poll run's id (0 before the first): it grows with every saved poll."""
         with self.reading() as db:
-            return int(db.execute("SELECT coalesce(max(id), 0) FROM poll_runs").fetchone()[0])
+            return last_poll_id(db)
 
     def count(self, table: str) -> int:
         """Rows in one of the cache's tables."""
@@ -903,48 +804,3 @@ def _poll_run_from_row(row: Mapping[str, Any]) -> PollRun:
         records=row["records"],
         skipped=row["skipped"],
     )
-
-
-def _source_freshness(
-    db: Database, source: SourceName, now: datetime, interval: timedelta
-) -> SourceFreshness:
-    last_success = _scalar(
-        db, "SELECT max(finished_at) FROM poll_runs WHERE source = ? AND ok = 1", source
-    )
-    last_attempt = list(
-        db.query(
-            "SELECT finished_at, ok, error, error_kind FROM poll_runs"
-            " WHERE source = ? ORDER BY id DESC LIMIT 1",
-            [source],
-        )
-    )
-    failing_since = None
-    last_error = last_error_kind = ""
-    if last_attempt and not last_attempt[0]["ok"]:
-        last_error = last_attempt[0]["error"]
-        last_error_kind = last_attempt[0]["error_kind"]
-        failing_since = parse_time(
-            _scalar(
-                db,
-                "SELECT min(started_at) FROM poll_runs WHERE source = ? AND ok = 0"
-                " AND id > coalesce((SELECT max(id) FROM poll_runs"
-                " WHERE source = ? AND ok = 1), 0)",
-                source,
-                source,
-            )
-        )
-    success_at = parse_time(last_success)
-    return SourceFreshness(
-        source=source,
-        last_success_at=success_at,
-        last_attempt_at=parse_time(last_attempt[0]["finished_at"]) if last_attempt else None,
-        last_error=last_error,
-        last_error_kind=last_error_kind,
-        failing_since=failing_since,
-        stale=success_at is None or now - success_at > 2 * interval,
-    )
-
-
-def _scalar(db: Database, sql: str, *params: object) -> Any:
-    rows = list(db.execute(sql, params).fetchall())
-    return rows[0][0] if rows else None

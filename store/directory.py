@@ -10,12 +10,13 @@ from __future__ import annotations
 import sqlite3
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, NamedTuple
+from typing import Any, NamedTuple
 
 from sqlite_utils import Database
 
 from store import harness_ids
 from store.models import GroupMapping, GroupState, SsoConflict, construct_trusted, how_assigned
+from store.overview import DIRECTORY_RULES_VERSION as DIRECTORY_RULES_VERSION
 from store.playbook import parse_service_message
 
 DEFAULT_ACCESS_ROLE = "00000000-0000-0000-0000-000000000000"
@@ -33,13 +34,6 @@ _STATE_ORDER: tuple[GroupState, ...] = (
     "nested_members",
     "orphan",
 )
-
-DIRECTORY_RULES_VERSION: Final = 2
-"""The rules computing the group mappings and SSO conflicts: bump it when they change, and
-caches stamped with another version compute them again (m014 stamps existing caches 0).
-1: a redundant Default Access assignment is to be removed, not edited.
-2: conflicts name their app in a column (m015); a disabled Entra account is not one who
-cannot sign in through FirstGen."""
 
 _LIST_SEPARATOR = "\x1f"
 """Joins a stored mapping's name lists (the ASCII unit separator: answers whose names hold

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 from sqlite_utils import Database
 
 from store import directory, health
@@ -136,10 +136,17 @@ def _job_row(job: JobHealth) -> dict[str, Any]:
     return row
 
 
-def _flat(model: BaseModel, exclude: set[str] | None = None) -> dict[str, Any]:
-    """A model as one flat row: nested models as prefixed columns, lists as JSON text."""
+def _flat(model: object, exclude: set[str] | None = None) -> dict[str, Any]:
+    """A model (or a dataclass answer) as one flat row.
+
+    Nested models become prefixed columns, lists JSON text.
+    """
+    if isinstance(model, BaseModel):
+        dumped = model.model_dump(mode="json", exclude=exclude)
+    else:  # store.overview's answers are plain dataclasses: dumped the same way
+        dumped = TypeAdapter(type(model)).dump_python(model, mode="json", exclude=exclude)
     row: dict[str, Any] = {}
-    for name, value in model.model_dump(mode="json", exclude=exclude).items():
+    for name, value in dumped.items():
         if isinstance(value, dict):
             row.update({f"{name}_{key}": inner for key, inner in value.items()})
         elif isinstance(value, list | tuple):

@@ -3,6 +3,9 @@
 Every screen, `check`, the metrics and the export read these, so they all see the same truth.
 Each function takes an open `sqlite_utils.Database` (from `Cache.reading()`) and, where time
 matters, an explicit `now` so answers are reproducible.
+
+The overview's reads (jobs, cycles, counts, coverage gaps) live in `store.overview`, which the
+TUI's first frame uses before pydantic is imported; they are named here too.
 """
 
 from __future__ import annotations
@@ -12,40 +15,34 @@ import heapq
 import itertools
 import json
 from collections.abc import Generator, Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Literal, NamedTuple
 
 from sqlite_utils import Database
 
 from store import directory, playbook
-from store.cache import parse_time
 from store.derived import spaced
 from store.models import (
     AppName,
-    CycleSummary,
     EntraUser,
     HarnessUser,
     Hint,
-    JobHealth,
-    JobState,
-    Overview,
     PendingRetry,
     ProvisioningEvent,
-    SourceFreshness,
     SsoConflict,
-    SyncJob,
     UserAssignment,
     UserLookup,
     UserMatch,
     construct_trusted,
 )
+from store.overview import CoverageGap as CoverageGap
+from store.overview import JobHealth, parse_time, utc_minute
+from store.overview import coverage_gaps as coverage_gaps
+from store.overview import job_health as job_health
+from store.overview import overview as overview
+from store.overview import pending_counts as pending_counts
+from store.overview import recent_cycles as recent_cycles
 from store.schema import USER_SEARCH_COLUMNS
-
-SILENT_AFTER_INTERVALS = 3
-"""An active job with no execution for this many intervals is silent."""
-
-DEFAULT_INTERVAL = timedelta(minutes=40)
-"""Harness syncs "approximately every 40 minutes" (graph-api.md 3.1)."""
 
 
 def _rows(db: Database, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
@@ -58,167 +55,9 @@ def _rows(db: Database, sql: str, params: Iterable[Any] = ()) -> list[dict[str, 
 # --- Jobs and cycles ---------------------------------------------------------------------
 
 
-def _job_from_row(row: Mapping[str, Any]) -> SyncJob:
-    values = dict(row)
-    for name, field in SyncJob.model_fields.items():
-        if field.annotation in (bool, bool | None) and values.get(name) is not None:
-            values[name] = bool(values[name])
-        elif "datetime" in str(field.annotation):
-            values[name] = parse_time(values.get(name))
-    return SyncJob(**values)
-
-
-def grace_for(interval: timedelta) -> timedelta:
-    """How late a cycle may be before it is overdue: a quarter interval, at least 10 minutes."""
-    return max(interval / 4, timedelta(minutes=10))
-
-
-def job_health(db: Database, now: datetime) -> list[JobHealth]:
-    """Every provisioning job (NextGen first) with its state and next expected cycle."""
-    jobs = [
-        _job_from_row(row) for row in _rows(db, "SELECT * FROM sync_jobs ORDER BY app DESC, job_id")
-    ]
-    return [_assess_job(job, now) for job in jobs]
-
-
 def job_apps(db: Database) -> dict[str, str]:
     """The app ("nextgen", "firstgen") each provisioning job in the cache syncs, by job id."""
     return dict(db.execute("SELECT job_id, app FROM sync_jobs").fetchall())
-
-
-def _assess_job(job: SyncJob, now: datetime) -> JobHealth:
-    interval = timedelta(seconds=job.interval_seconds or DEFAULT_INTERVAL.total_seconds())
-    last_activity = job.last_ended or job.last_began
-    if job.status_code == "Quarantine":
-        return _quarantined(job, now)
-    if job.status_code in ("Paused", "NotConfigured") or job.schedule_state in (
-        "Paused",
-        "Disabled",
-    ):
-        return JobHealth(
-            job=job,
-            state="paused",
-            next_expected_at=None,
-            overdue_by=None,
-            summary=f"Provisioning is {job.status_code or job.schedule_state}: nothing syncs "
-            "until someone starts the job in Entra.",
-        )
-    if last_activity is None:
-        return JobHealth(
-            job=job,
-            state="not_run",
-            next_expected_at=None,
-            overdue_by=None,
-            summary="The job has not completed a first cycle yet.",
-        )
-    next_expected = last_activity + interval
-    late = now - next_expected
-    state: JobState = "healthy"
-    overdue_by = None
-    summary = f"Next cycle expected {_clock(next_expected)}."
-    if job.last_ended is None or (job.last_began and job.last_began > job.last_ended):
-        state, summary = "running", "A cycle is running."
-    elif now - last_activity > interval * SILENT_AFTER_INTERVALS:
-        state, overdue_by = "silent", late
-        summary = (
-            f"Active, yet no cycle for {_span(now - last_activity)} "
-            f"({SILENT_AFTER_INTERVALS}+ intervals): check the job in Entra."
-        )
-    elif late > grace_for(interval):
-        state, overdue_by = "overdue", late
-        summary = f"Next cycle is {_span(late)} late (expected {_clock(next_expected)})."
-    elif late > timedelta(0):
-        summary = (
-            f"Next cycle expected {_clock(next_expected)}: {_span(late)} late, within the "
-            f"{_span(grace_for(interval))} grace (cycles often start late)."
-        )
-    return JobHealth(
-        job=job,
-        state=state,
-        next_expected_at=next_expected,
-        overdue_by=overdue_by,
-        summary=summary,
-    )
-
-
-def _quarantined(job: SyncJob, now: datetime) -> JobHealth:
-    began = job.quarantine_series_began or job.quarantine_current_began or now
-    disabled_at = playbook.quarantine_disabled_at(began)
-    next_attempt = playbook.quarantine_next_attempt(began, now, job.quarantine_next_attempt)
-    reason = job.quarantine_reason or "Unknown"
-    meaning = _QUARANTINE_MEANING.get(reason, "Entra put the job in quarantine.")
-    return JobHealth(
-        job=job,
-        state="quarantine",
-        next_expected_at=next_attempt,
-        overdue_by=None,
-        summary=(
-            f"QUARANTINE ({reason}) since {_clock(began)}: {meaning} "
-            + (
-                f"Entra retries with backoff (next {_clock(next_attempt)}) and disables the "
-                f"job on {disabled_at:%Y-%m-%d} if it stays."
-                if next_attempt
-                else "Four weeks have passed: Entra has disabled the job."
-            )
-        ),
-        quarantine_disabled_at=disabled_at,
-    )
-
-
-# graph-api.md 2.7 and 3.3: what each quarantine reason means.
-_QUARANTINE_MEANING = {
-    "EncounteredQuarantineException": "Harness refused the credentials: the SCIM token is "
-    "invalid or expired. Put a new Harness token in the Entra app's provisioning settings.",
-    "EncounteredEscrowProportionThreshold": "over 40% of provisioning operations failed. Fix "
-    "the failures pending retry, then restart provisioning.",
-    "EncounteredTotalEscrowThreshold": "too many failures in total. Fix the failures pending "
-    "retry, then restart provisioning.",
-    "EncounteredBaseEscrowThreshold": "the failure count passed the base threshold. Fix the "
-    "failures pending retry, then restart provisioning.",
-    "TooManyDeletes": "a cycle would delete or disable more than the accidental-deletion "
-    "threshold. Review the staged deletes, then allow them or fix the scope.",
-    "QuarantinedOnDemand": "Microsoft quarantined the job after detecting an issue with the "
-    "app. Check the Entra provisioning logs and service health.",
-    "IngestionInterrupted": "ingestion was interrupted. Restart provisioning.",
-}
-
-
-def _clock(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _span(delta: timedelta) -> str:
-    minutes = int(delta.total_seconds() // 60)
-    if minutes < 120:
-        return f"{minutes} min"
-    if minutes < 48 * 60:
-        return f"{minutes // 60} h {minutes % 60} min"
-    return f"{minutes // (24 * 60)} days"
-
-
-def _cycle_from_row(row: Mapping[str, Any]) -> CycleSummary:
-    values = dict(row)
-    values["started_at"] = parse_time(row["started_at"])
-    values["ended_at"] = parse_time(row["ended_at"])
-    return CycleSummary(**values)
-
-
-def recent_cycles(
-    db: Database, limit: int = 100, before: tuple[str, str] | None = None
-) -> list[CycleSummary]:
-    """Cycles newest first; `before` = (ended_at text, cycle_id) of the last row seen (keyset)."""
-    if before is None:
-        rows = _rows(
-            db, "SELECT * FROM cycles ORDER BY ended_at DESC, cycle_id DESC LIMIT ?", [limit]
-        )
-    else:
-        rows = _rows(
-            db,
-            "SELECT * FROM cycles WHERE (ended_at, cycle_id) < (?, ?)"
-            " ORDER BY ended_at DESC, cycle_id DESC LIMIT ?",
-            [*before, limit],
-        )
-    return [_cycle_from_row(row) for row in rows]
 
 
 def _event_from_row(row: Mapping[str, Any]) -> ProvisioningEvent:
@@ -630,16 +469,6 @@ def _hint(entry: playbook.PlaybookEntry) -> Hint:
     )
 
 
-def pending_counts(db: Database) -> tuple[int, int]:
-    """(pending, escalated) failures: cheap counts for the overview and `check`."""
-    row = _rows(
-        db,
-        "SELECT count(*) AS pending, coalesce(sum(failed_cycles >= 2), 0) AS escalated"
-        " FROM object_state WHERE latest_status = 'failure'",
-    )[0]
-    return int(row["pending"]), int(row["escalated"])
-
-
 # --- User lookup -------------------------------------------------------------------------
 
 
@@ -970,7 +799,7 @@ def _not_in_harness_verdict(facts: _UserFacts, nextgen: UserAssignment) -> str:
     if facts.last_export is not None:
         action, when = facts.last_export
         verdict = (
-            f"Entra provisioned the user ({action} succeeded {_clock(when)}) but Harness, as "
+            f"Entra provisioned the user ({action} succeeded {utc_minute(when)}) but Harness, as "
             "last read, has no user with their email: probably removed in Harness, which Entra "
             "does not notice. Provision the user on demand in Entra, or restart the job."
         )
@@ -1005,66 +834,3 @@ def _conflict_verdict(facts: _UserFacts) -> str:
     if first.kind == "default_access" and first.what_to_do == directory.REDUNDANT_DEFAULT_ACCESS:
         return f"Able to sign in; to tidy up: {first.what_to_do}"
     return first.what_to_do
-
-
-# --- Overview ----------------------------------------------------------------------------
-
-
-def overview(db: Database, now: datetime, freshness: Iterable[SourceFreshness]) -> Overview:
-    """Health at a glance, every number leading to its screen."""
-    cycles = recent_cycles(db, limit=1)
-    pending, escalated = pending_counts(db)
-    group_problems, conflicts = directory.problem_counts(db)
-    return Overview(
-        jobs=tuple(job_health(db, now)),
-        last_cycle=cycles[0] if cycles else None,
-        pending_retries=pending,
-        escalated_retries=escalated,
-        group_problems=group_problems,
-        sso_conflicts=conflicts,
-        freshness=tuple(freshness),
-        coverage_gaps=tuple(
-            f"{gap.source}: nothing from {_clock(gap.gap_from)} to {_clock(gap.gap_to)}"
-            " (scimwatch was down longer than Entra keeps provisioning logs)"
-            for gap in coverage_gaps(db)[:3]
-        ),
-    )
-
-
-# --- Coverage gaps ------------------------------------------------------------------------
-
-
-class CoverageGap(NamedTuple):
-    """A span of a source's log that was never fetched and never can be (past retention)."""
-
-    source: str
-    gap_from: datetime
-    gap_to: datetime
-    detected_at: datetime
-
-
-def coverage_gaps(db: Database, source: str | None = None) -> list[CoverageGap]:
-    """The recorded coverage gaps, newest first (all sources, or one)."""
-    where, params = ("WHERE source = ?", [source]) if source else ("", [])
-    rows = _rows(
-        db,
-        f"SELECT source, gap_from, gap_to, detected_at FROM coverage_gaps {where}"
-        " ORDER BY gap_from DESC",
-        params,
-    )
-    return [
-        CoverageGap(
-            source=row["source"],
-            gap_from=_required_time(row["gap_from"]),
-            gap_to=_required_time(row["gap_to"]),
-            detected_at=_required_time(row["detected_at"]),
-        )
-        for row in rows
-    ]
-
-
-def _required_time(text: str) -> datetime:
-    moment = parse_time(text)
-    if moment is None:
-        raise ValueError(f"empty time in coverage_gaps: {text!r}")
-    return moment

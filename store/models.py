@@ -3,48 +3,29 @@
 These are strict: collectors map their lenient wire models onto them, so anything that reaches
 SQLite has already been checked. Each record class names its table and primary key, which is
 all `Cache.save_batch` needs to upsert it.
+
+The names (`SourceName`, ...) and the overview's answers (`SourceFreshness`, `JobHealth`,
+`CycleSummary`, `Overview`) are plain, in `store.names` and `store.overview`: the TUI's first
+frame reads them before pydantic is imported. They are named here too.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-ServiceName = Literal["graph", "harness"]
-"""The two services scimwatch talks to; a source belongs to one of them."""
-
-SourceName = Literal[
-    "graph.provisioning",
-    "graph.jobs",
-    "graph.assignments",
-    "graph.directory",
-    "harness.scim",
-    "harness.ng",
-    "harness.sso",
-    "harness.roles",
-]
-"""One collector's data feed; freshness and poll runs are kept per source."""
-
-SOURCES: tuple[SourceName, ...] = (
-    "graph.provisioning",
-    "graph.jobs",
-    "graph.assignments",
-    "graph.directory",
-    "harness.scim",
-    "harness.ng",
-    "harness.sso",
-    "harness.roles",
-)
-
-AppName = Literal["nextgen", "firstgen"]
-"""Which Entra enterprise app (Harness integration) an assignment or job belongs to."""
-
-
-def service_of(source: SourceName) -> ServiceName:
-    """The service a source belongs to."""
-    return "graph" if source.startswith("graph.") else "harness"
+from store.names import SOURCES as SOURCES
+from store.names import AppName as AppName
+from store.names import ServiceName as ServiceName
+from store.names import SourceName as SourceName
+from store.names import service_of as service_of
+from store.overview import CycleSummary as CycleSummary
+from store.overview import JobHealth as JobHealth
+from store.overview import JobState as JobState
+from store.overview import Overview as Overview
+from store.overview import SourceFreshness as SourceFreshness
 
 
 class Record(BaseModel):
@@ -431,70 +412,11 @@ class PollRun(BaseModel):
     skipped: int = 0
 
 
-class SourceFreshness(BaseModel):
-    """How fresh the cache is for one source."""
-
-    model_config = ConfigDict(frozen=True, defer_build=True)
-
-    source: SourceName
-    last_success_at: datetime | None
-    last_attempt_at: datetime | None
-    last_error: str
-    last_error_kind: str
-    failing_since: datetime | None
-    """Start of the current run of failed polls, None when the last poll succeeded."""
-    stale: bool
-    """No successful poll within twice the poll interval (or never)."""
-
-
 # --- The health model's answers (computed in store.health) -------------------------------
 
 
 class _Answer(BaseModel):
     model_config = ConfigDict(frozen=True, defer_build=True)
-
-
-JobState = Literal["healthy", "running", "overdue", "silent", "quarantine", "paused", "not_run"]
-
-
-class JobHealth(_Answer):
-    """One provisioning job with what its schedule and quarantine mean right now."""
-
-    job: SyncJob
-    state: JobState
-    next_expected_at: datetime | None
-    """When the next cycle should start: last end + interval, or the quarantine's next attempt."""
-    overdue_by: timedelta | None
-    """How late the next cycle is, past the grace period."""
-    summary: str
-    """One line an admin can act on."""
-    quarantine_disabled_at: datetime | None = None
-    """When a quarantine that lasts will disable the job (four weeks after it began)."""
-
-
-class CycleSummary(_Answer):
-    """One sync cycle: its span and counts by status and action."""
-
-    job_id: str
-    cycle_id: str
-    started_at: datetime
-    ended_at: datetime
-    events: int
-    succeeded: int
-    failed: int
-    skipped: int
-    warnings: int
-    creates: int
-    updates: int
-    deletes: int
-    disables: int
-    staged_deletes: int
-    other_actions: int
-
-    @property
-    def duration(self) -> timedelta:
-        """From the first to the last event of the cycle."""
-        return self.ended_at - self.started_at
 
 
 class Hint(_Answer):
@@ -674,17 +596,3 @@ class UserLookup(_Answer):
     """One line: what is wrong and what to do, or that all is well."""
     matches: tuple[UserMatch, ...] = ()
     """Users to pick from, when the text matched several by name, UPN or email."""
-
-
-class Overview(_Answer):
-    """Health at a glance."""
-
-    jobs: tuple[JobHealth, ...]
-    last_cycle: CycleSummary | None
-    pending_retries: int
-    escalated_retries: int
-    group_problems: int
-    sso_conflicts: int
-    freshness: tuple[SourceFreshness, ...]
-    coverage_gaps: tuple[str, ...] = ()
-    """Spans of the provisioning log lost to downtime past Entra's retention, as sentences."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -83,17 +84,11 @@ async def test_an_overtaken_read_is_shown_and_an_older_answer_never_replaces_a_n
         screen = app.screen
         assert isinstance(screen, OverviewScreen)
         asked = screen._asked
-        screen.post_message(
-            OverviewScreen.Read(truth.model_copy(update={"pending_retries": 41}), asked + 2)
-        )
-        screen.post_message(
-            OverviewScreen.Read(truth.model_copy(update={"pending_retries": 7}), asked + 1)
-        )
+        screen.post_message(OverviewScreen.Read(replace(truth, pending_retries=41), asked + 2))
+        screen.post_message(OverviewScreen.Read(replace(truth, pending_retries=7), asked + 1))
         await pilot.pause()
         assert tile_number(app, "tile-pending") == "41"
-        screen.post_message(
-            OverviewScreen.Read(truth.model_copy(update={"pending_retries": 5}), asked + 3)
-        )
+        screen.post_message(OverviewScreen.Read(replace(truth, pending_retries=5), asked + 3))
         await pilot.pause()
         assert tile_number(app, "tile-pending") == "5"
 
