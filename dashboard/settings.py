@@ -7,14 +7,10 @@ environment or the OS keyring; a config file may hold one only if it is private 
 
 from __future__ import annotations
 
-import os
-import stat
-import tomllib
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
@@ -22,20 +18,19 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from store.models import SourceName
+from dashboard.config_file import APP_NAME as APP_NAME
+from dashboard.config_file import CONFIG_ENV as CONFIG_ENV
+from dashboard.config_file import DEFAULT_PROFILE, SECRET_FIELDS, chosen_profile, default_cache_path
+from dashboard.config_file import PROFILE_ENV as PROFILE_ENV
+from dashboard.config_file import ConfigError as ConfigError
+from dashboard.config_file import config_file_path as config_file_path
+from dashboard.config_file import data_dir as data_dir
+from dashboard.config_file import log_dir as log_dir
+from dashboard.config_file import profile_values as profile_values
+from dashboard.config_file import read_config_file as read_config_file
+from store.names import SourceName
 
-APP_NAME = "scimwatch"
-DEFAULT_PROFILE = "default"
-CONFIG_ENV = "SCIMWATCH_CONFIG"
-PROFILE_ENV = "SCIMWATCH_PROFILE"
 KEYRING_SERVICE = "scimwatch"
-
-SECRET_FIELDS: tuple[tuple[str, str], ...] = (
-    ("graph", "client_secret"),
-    ("graph", "certificate_password"),
-    ("harness", "token"),
-)
-"""(section, field) of every secret setting."""
 
 CloudName = Literal["global", "usgov", "usgov-dod", "china", "custom"]
 AuthKind = Literal["client_secret", "certificate", "managed_identity", "azure_cli"]
@@ -50,28 +45,6 @@ CLOUD_HOSTS: dict[str, tuple[str, str]] = {
         "https://microsoftgraph.chinacloudapi.cn",
     ),
 }
-
-
-class ConfigError(Exception):
-    """The configuration cannot be used as it is; the message says what to change."""
-
-
-def config_file_path() -> Path:
-    """Where the config file is: `$SCIMWATCH_CONFIG`, else the platform's config dir."""
-    override = os.environ.get(CONFIG_ENV)
-    if override:
-        return Path(override).expanduser()
-    return platformdirs.user_config_path(APP_NAME, appauthor=False) / "config.toml"
-
-
-def data_dir() -> Path:
-    """Where caches live by default."""
-    return platformdirs.user_data_path(APP_NAME, appauthor=False)
-
-
-def log_dir() -> Path:
-    """Where the headless collector writes its log by default."""
-    return platformdirs.user_log_path(APP_NAME, appauthor=False)
 
 
 class _Section(BaseModel):
@@ -223,8 +196,7 @@ class Settings(BaseSettings):
         """The cache file for this profile."""
         if self.cache_path is not None:
             return self.cache_path.expanduser()
-        name = "cache.db" if self.profile == DEFAULT_PROFILE else f"cache-{self.profile}.db"
-        return data_dir() / name
+        return default_cache_path(self.profile)
 
     def secret(self, section: str, name: str) -> SecretStr | None:
         """A secret from the settings (environment or private file), else the OS keyring."""
@@ -250,72 +222,6 @@ def keyring_secret(profile: str, section: str, name: str) -> SecretStr | None:
     return SecretStr(value) if value else None
 
 
-def read_config_file(path: Path) -> dict[str, Any]:
-    """The parsed TOML file, or {} when there is none; refuses secrets in a shared file."""
-    try:
-        text = path.read_bytes()
-    except FileNotFoundError:
-        return {}
-    except OSError as error:
-        raise ConfigError(f"cannot read {path}: {error.strerror}") from error
-    try:
-        document = tomllib.loads(text.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path} is not valid TOML: {error}") from error
-    _refuse_shared_secrets(path, document)
-    return document
-
-
-def _refuse_shared_secrets(path: Path, document: dict[str, Any]) -> None:
-    holders = [document, *document.get("profiles", {}).values()]
-    found = [
-        f"{section}.{name}"
-        for holder in holders
-        if isinstance(holder, dict)
-        for section, name in SECRET_FIELDS
-        if isinstance(holder.get(section), dict) and name in holder[section]
-    ]
-    found += [
-        "alerts.webhooks"
-        for holder in holders
-        if isinstance(holder, dict)
-        and isinstance(holder.get("alerts"), dict)
-        and holder["alerts"].get("webhooks")
-    ]
-    if not found:
-        return
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        raise ConfigError(
-            f"{path} holds a secret ({', '.join(sorted(set(found)))}) but is readable by "
-            f"others (mode {mode:04o}). Run `chmod 600 {path}`, or better, move the secret to "
-            "the environment (SCIMWATCH_GRAPH__CLIENT_SECRET, SCIMWATCH_HARNESS__TOKEN) "
-            "or the OS keyring."
-        )
-
-
-def profile_values(document: dict[str, Any], profile: str) -> dict[str, Any]:
-    """The file's top level with the profile's table merged over it."""
-    base = {key: value for key, value in document.items() if key != "profiles"}
-    if profile == DEFAULT_PROFILE:
-        return base
-    profiles = document.get("profiles", {})
-    if profile not in profiles:
-        known = ", ".join(sorted(profiles)) or "none"
-        raise ConfigError(f"no profile {profile!r} in the config file (profiles: {known})")
-    return _deep_merge(base, profiles[profile])
-
-
-def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
 def load_settings(profile: str | None = None, path: Path | None = None) -> Settings:
     """Settings for a profile from the config file and the environment.
 
@@ -324,7 +230,7 @@ def load_settings(profile: str | None = None, path: Path | None = None) -> Setti
     """
     from pydantic import ValidationError
 
-    chosen = profile or os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE
+    chosen = chosen_profile(profile)
     document = read_config_file(path or config_file_path())
     values = profile_values(document, chosen)
     values["profile"] = chosen
