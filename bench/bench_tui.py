@@ -73,31 +73,30 @@ async def headless_child(
     lookup, which reads nothing until a user is typed, its `ScreenResume`). Pilot's `press` is
     not used to time: it waits for the process to look idle in 20 ms sleeps (~60 ms a key).
     """
-    from dashboard.first_read import start_first_read
-    from dashboard.settings import PollingSettings, source_intervals
-    from dashboard.timefmt import utc_now
-    from store.cache import Cache
+    import gc
 
-    # As `dashboard.launch.run_app` does: the first read starts before Textual is imported.
-    cache = Cache.open_reader(Path(cache_path))
-    intervals = source_intervals(PollingSettings())
-    first_read = start_first_read(cache, utc_now(), intervals)
-    from dashboard.app import make_app
-    from dashboard.screens.overview import OverviewScreen
+    import dashboard.cli  # noqa: F401 - the console script's import
+    from dashboard.launch import FastStart
+    from store.cache_file import take_writer_lock
 
-    app = make_app(
-        cache,
-        [],
-        intervals,
-        read_only=True,
-        writer="bench",
-        prebuild_screens=prebuild,
-        first_read=first_read,
+    # As `dashboard.launch.run_dashboard` does, on the cache read-only: this process holds the
+    # writer lock through another file, as a headless collector would.
+    gc.disable()
+    os.environ.update(
+        SCIMWATCH_CACHE_PATH=cache_path,
+        SCIMWATCH_USE_KEYRING="false",
+        SCIMWATCH_CONFIG=str(Path(cache_path).with_name("no-config.toml")),
     )
+    take_writer_lock(Path(cache_path))
+    fast = FastStart.begin(None)
+    assert fast is not None, "the bench's cache is stamped by this version (migrated)"
+    assert fast.writer, "the bench's cache is read-only"
+    app = fast.build_app(prebuild_screens=prebuild, writer="bench")
     from textual import events
     from textual.events import ScreenResume
     from textual.worker import WorkerCancelled, WorkerFailed
 
+    from dashboard.screens.overview import OverviewScreen
     from dashboard.widgets.nav_bar import SCREENS
     from dashboard.widgets.paged_table import PagedTable
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
@@ -18,7 +19,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from importlib import import_module
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeAlias, cast
 
 from textual import on, work
 from textual.app import App, SystemCommand
@@ -29,7 +30,6 @@ from textual.screen import Screen
 from textual.widget import AwaitMount
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from collectors.base import Collector, CollectorError, Throttled
 from dashboard.commands import palette_commands
 from dashboard.first_read import FirstRead
 from dashboard.messages import PollFailed, PollStarted, PollSucceeded
@@ -38,8 +38,13 @@ from dashboard.timefmt import utc_now
 from dashboard.widgets.nav_bar import SCREENS
 from dashboard.widgets.safe_text import clean
 from dashboard.widgets.source_status import SourceState, no_data, source_state
-from store.cache import Cache
-from store.models import PollRun, SourceFreshness, SourceName
+
+if TYPE_CHECKING:
+    from collectors.base import Collector
+    from store.cache import Cache
+    from store.models import PollRun
+    from store.names import SourceName
+    from store.overview import SourceFreshness
 
 
 class PollOutcome(Protocol):
@@ -69,7 +74,7 @@ class CollectorSet(Protocol):
         ...
 
 
-PollSource = Callable[[Collector, Cache], Awaitable[PollOutcome]]
+PollSource: TypeAlias = "Callable[[Collector, Cache], Awaitable[PollOutcome]]"
 """Poll one source and save what it returned (collectors.runner.poll_source)."""
 
 MAX_BACKOFF = 1800.0
@@ -95,6 +100,10 @@ def lazy_screen(module: str, name: str) -> Callable[[], Screen[Any]]:
 def freeze_start_up_heap() -> None:
     """Leave what start-up built (modules, widgets, the first screen) out of full GC passes.
 
+    Also turns collection back on: `dashboard.launch` turns it off until the first paint, as
+    start-up makes objects that live as long as the app, and every collection pass over them
+    before the first frame (~50 ms of them) was wasted.
+
     Python's full collection walks every tracked object: on a loaded screen that is ~170k
     objects and 60-160 ms with the event loop stopped, at a moment chosen by allocation counts,
     often in the middle of drawing a screen. Objects alive at start-up live as long as the app,
@@ -103,6 +112,7 @@ def freeze_start_up_heap() -> None:
     collectors are (httpx, azure-identity).
     """
     gc.freeze()
+    gc.enable()
 
 
 class ScimwatchApp(App[None]):
@@ -159,7 +169,7 @@ class ScimwatchApp(App[None]):
 
     def __init__(
         self,
-        cache: Cache,
+        cache: Cache | Callable[[], Cache],
         collectors: Sequence[Collector],
         polling_intervals: Mapping[SourceName, timedelta],
         *,
@@ -178,7 +188,10 @@ class ScimwatchApp(App[None]):
         """Show `cache`; poll `collectors` every `polling_intervals[source]` unless read-only.
 
         Args:
-            cache: the cache to show (and write, unless `read_only`).
+            cache: the cache to show (and write, unless `read_only`), or how to open it: then
+                it is opened in a thread right after the first paint (`dashboard.launch`
+                paints the first read before importing what opening the cache imports); if
+                that fails, the app exits and `start_error` says why.
             collectors: one per source; none in read-only mode.
             polling_intervals: each source's poll interval (freshness is judged by it too).
             clock: the UTC clock; tests freeze it so relative times are stable.
@@ -201,7 +214,11 @@ class ScimwatchApp(App[None]):
                 then, read again otherwise.
         """
         super().__init__()
-        self.cache = cache
+        self._cache: Cache | None = None if callable(cache) else cache
+        self._open_cache = cache if callable(cache) else None
+        self._cache_lock = threading.Lock()
+        self.start_error: Exception | None = None
+        """Why the cache could not be opened after the first paint (the app exited)."""
         self.collectors = list(collectors)
         self.polling_intervals = dict(polling_intervals)
         self.freshness_intervals = dict(freshness_intervals or polling_intervals)
@@ -215,6 +232,7 @@ class ScimwatchApp(App[None]):
         self._collector_set: CollectorSet | None = None
         self._building = False
         self._heap_frozen = False
+        self._opening = False
         self.prebuild_screens = prebuild_screens
         self._first_read = first_read
         self._status_read = asyncio.Event()
@@ -233,6 +251,15 @@ class ScimwatchApp(App[None]):
             tuple(source_state(no_data(source), clock()) for source in self.polling_intervals),
         )
         self.set_reactive(ScimwatchApp.mode_note, self._describe_mode())
+
+    @property
+    def cache(self) -> Cache:
+        """The cache shown, opened on first use when the app was given how to open it."""
+        with self._cache_lock:
+            if self._cache is None:
+                assert self._open_cache is not None
+                self._cache = self._open_cache()
+            return self._cache
 
     def on_mount(self) -> None:
         """Read the status, start polling, and keep both going."""
@@ -277,8 +304,14 @@ class ScimwatchApp(App[None]):
         cache's integrity check (~0.5 s on a 1 GB cache) and building the collectors
         (importing httpx and azure-identity, ~0.4 s of CPU). Started with the app,
         their threads would hold the GIL while the first screen is drawn. The status tick
-        starts them too, should the first screen not be the overview.
+        starts them too, should the first screen not be the overview. When the cache is not
+        open yet, it is opened first (in a thread) and all of that follows.
         """
+        if self._cache is None:
+            if not self._opening:
+                self._opening = True
+                self._open_after_first_paint()
+            return
         if not self._heap_frozen:
             self._heap_frozen = True
             freeze_start_up_heap()
@@ -333,6 +366,19 @@ class ScimwatchApp(App[None]):
         """
         self._build_mode(mode)
         return super().switch_mode(mode)
+
+    @work(thread=True, exit_on_error=False, group="cache-open")
+    def _open_after_first_paint(self) -> None:
+        try:
+            self.cache  # noqa: B018 - opens it
+        except Exception as error:  # a cache that cannot be opened leaves nothing to show
+            self.call_from_thread(self._start_failed, error)
+            return
+        self.call_from_thread(self.after_first_paint)
+
+    def _start_failed(self, error: Exception) -> None:
+        self.start_error = error
+        self.exit(return_code=2)
 
     @work(thread=True, exit_on_error=False, group="cache-check")
     def _check_cache(self) -> None:
@@ -390,6 +436,8 @@ class ScimwatchApp(App[None]):
         return self.polling_intervals.get(source, timedelta(minutes=5)).total_seconds()
 
     async def _poll(self, collector: Collector) -> None:
+        from collectors.base import CollectorError, Throttled
+
         self.post_message(PollStarted(collector.source))
         try:
             outcome = await self._poll_function()(collector, self.cache)
@@ -554,7 +602,7 @@ class ScimwatchApp(App[None]):
 
 
 def make_app(
-    cache: Cache,
+    cache: Cache | Callable[[], Cache],
     collectors: Sequence[Collector],
     polling_intervals: Mapping[SourceName, timedelta],
     **options: Any,

@@ -51,9 +51,13 @@ def main(ctx: click.Context, profile: str | None) -> None:
     Without a command, opens the dashboard on the cache of the selected profile.
     """
     if ctx.invoked_subcommand is None:
-        from dashboard.launch import run_tui
+        from dashboard.config_file import ConfigError
+        from dashboard.launch import run_dashboard
 
-        run_tui(_settings(ctx))
+        try:
+            run_dashboard(profile)
+        except ConfigError as error:
+            _fail(str(error))
 
 
 @main.command()

@@ -17,10 +17,13 @@ import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import platformdirs
+
+from store.names import SourceName
 
 APP_NAME = "scimwatch"
 DEFAULT_PROFILE = "default"
@@ -333,3 +336,18 @@ def _configured(kind: str, identity: Mapping[str, str]) -> bool:
     else:
         identified = bool(tenant and client)
     return bool((identified and identity["graph.nextgen_sp_id"]) or identity["harness.account_id"])
+
+
+def polling_intervals(polling_seconds: Mapping[str, int]) -> dict[SourceName, timedelta]:
+    """How often each source is polled, for freshness (stale = older than twice this)."""
+    seconds: dict[SourceName, int] = {
+        "graph.provisioning": polling_seconds["provisioning_seconds"],
+        "graph.jobs": polling_seconds["jobs_seconds"],
+        "graph.assignments": polling_seconds["assignments_seconds"],
+        "graph.directory": polling_seconds["directory_seconds"],
+        "harness.scim": polling_seconds["harness_seconds"],
+        "harness.ng": polling_seconds["harness_seconds"],
+        "harness.sso": polling_seconds["harness_seconds"],
+        "harness.roles": polling_seconds["harness_seconds"],
+    }
+    return {source: timedelta(seconds=value) for source, value in seconds.items()}

@@ -3,10 +3,17 @@
 `run_tui` opens the cache as its writer and polls, or, when a headless collector already holds
 the writer lock, as a reader that follows it. `run_demo` starts the simulated tenant in this
 process and runs the very same composition against it, with a throwaway cache and config.
+
+`scimwatch` itself starts through `run_dashboard`: the first frame (the overview, read from the
+cache) is drawn before the settings (pydantic-settings), the health model and the cache's
+writer (pydantic, sqlite-utils) are imported, from what `dashboard.config_file` reads of the
+configuration and `store.cache_file` of the cache. They load right after it (`FastStart`), and
+a configuration or cache the full load refuses ends the dashboard with the same error.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
@@ -14,20 +21,38 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from store.cache import Cache, CacheError, CacheLocked
+from dashboard.config_file import (
+    FirstPaintSettings,
+    data_dir,
+    first_paint_settings,
+    polling_intervals,
+)
+from store.cache_file import (
+    CacheError,
+    CacheLocked,
+    ensure_private_dir,
+    prepared_by_this_version,
+    take_writer_lock,
+    writer_holder,
+)
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from collectors.config import (
         CollectorSet,
         GraphConnection,
         HarnessConnection,
         PollingConfig,
     )
+    from dashboard.app import ScimwatchApp
     from dashboard.settings import Settings
+    from store.cache import Cache
+    from store.overview import FirstRead
 
 NOT_CONFIGURED = """\
 scimwatch is not configured yet, and there is no cache to show.
@@ -114,7 +139,9 @@ def open_cache(path: Path) -> tuple[Cache, str]:
 
     The writer's integrity check runs after the first paint (ScimwatchApp.check_cache).
     """
-    holder = Cache.writer_holder(path)
+    from store.cache import Cache
+
+    holder = writer_holder(path)
     if holder is None:
         try:
             return Cache.open_writer(path, quick_check=False), ""
@@ -156,9 +183,6 @@ def build_collector_set(
 
 def export_directory() -> Path:
     """Where ctrl+s writes: the current directory, else (read-only there) the data dir."""
-    from dashboard.settings import data_dir
-    from store.cache import ensure_private_dir
-
     here = Path.cwd()
     if os.access(here, os.W_OK):
         return here
@@ -186,7 +210,7 @@ def run_app(
     clock = clock or utc_now
     intervals = source_intervals(settings.polling)
     freshness_intervals = {s: i * freshness_scale for s, i in intervals.items()}
-    first_read = start_first_read(cache, clock(), freshness_intervals)
+    first_read = start_first_read(cache.path, clock(), freshness_intervals)
     from dashboard.app import make_app
 
     app = make_app(
@@ -224,6 +248,158 @@ def run_tui(settings: Settings) -> None:
     if not is_configured(settings) and not settings.resolved_cache_path().exists():
         raise LaunchError(NOT_CONFIGURED)
     run_app(settings)
+
+
+def run_dashboard(profile: str | None) -> None:
+    """`scimwatch`: `run_tui`, with the first frame drawn before the full settings load.
+
+    Garbage collection is off until the first paint (the app turns it back on): start-up
+    makes objects that live as long as the app, and every pass over them was wasted time.
+
+    Raises:
+        ConfigError: the configuration is wrong (found before or after the first frame).
+        LaunchError: nothing is configured and there is no cache to show, or the cache
+            cannot be opened.
+    """
+    gc.disable()
+    try:
+        fast = FastStart.begin(profile)
+        if fast is None:
+            from dashboard.settings import load_settings
+
+            run_tui(load_settings(profile))
+            return
+        app = fast.build_app()
+        try:
+            app.run()
+        finally:
+            fast.close()
+        if app.start_error is not None:
+            raise app.start_error
+    finally:
+        gc.enable()
+
+
+class FastStart:
+    """The TUI started from `first_paint_settings`, completed after its first frame.
+
+    The full settings load then, the cache opens (its writer lock was taken before the first
+    frame) and the collectors are built from those settings.
+    """
+
+    def __init__(
+        self, profile: str | None, quick: FirstPaintSettings, lock: int | None, writer: str
+    ) -> None:
+        """Use `FastStart.begin`."""
+        self.profile = profile
+        self.quick = quick
+        self.intervals = polling_intervals(quick.polling_seconds)
+        self.lock = lock
+        """The writer lock, until the cache takes it over (None when another process writes)."""
+        self.writer = writer
+        """Who writes the cache when this process only reads it."""
+        self.settings: Settings | None = None
+        self.cache: Cache | None = None
+
+    @classmethod
+    def begin(cls, profile: str | None) -> FastStart | None:
+        """Take the writer lock (or note who holds it); None when the full load must run first.
+
+        That is for settings `first_paint_settings` cannot tell, and for a cache to create or
+        migrate (none yet, another version's, one found damaged).
+
+        Raises:
+            LaunchError: the writer lock cannot be taken (a symlink, no permission).
+        """
+        quick = first_paint_settings(profile)
+        if quick is None or not quick.cache_path.is_file():
+            return None
+        holder = writer_holder(quick.cache_path)
+        if holder is not None:
+            return cls(profile, quick, None, holder)
+        if not prepared_by_this_version(quick.cache_path):
+            return None
+        try:
+            lock = take_writer_lock(quick.cache_path)
+        except CacheLocked as locked:
+            return cls(profile, quick, None, locked.holder)
+        except CacheError as error:
+            raise LaunchError(str(error)) from error
+        return cls(profile, quick, lock, "")
+
+    def start_first_read(self, clock: Callable[[], datetime]) -> Future[FirstRead]:
+        """The overview's first read of the cache, in a thread (see `dashboard.first_read`)."""
+        from dashboard.first_read import start_first_read
+
+        return start_first_read(self.quick.cache_path, clock(), self.intervals)
+
+    def build_app(self, **options: Any) -> ScimwatchApp:
+        """The app on the first read, opening the cache after its first paint.
+
+        `options` are `ScimwatchApp`'s keyword arguments, over those `run_app` gives.
+        """
+        from dashboard.timefmt import utc_now
+
+        first_read = self.start_first_read(utc_now)
+        from dashboard.app import make_app
+
+        return make_app(
+            self.open_cache,
+            [],
+            self.intervals,
+            **{
+                "clock": utc_now,
+                "read_only": bool(self.writer),
+                "writer": self.writer,
+                "collector_factory": self.build_collectors,
+                "check_cache": not self.writer,
+                "export_dir": export_directory(),
+                "first_read": first_read,
+                **options,
+            },
+        )
+
+    def open_cache(self) -> Cache:
+        """Load the full settings (they must agree with the first frame's), open the cache.
+
+        Raises:
+            ConfigError: the full load refuses the configuration.
+            LaunchError: it disagrees with what the first frame was drawn from (the file
+                changed meanwhile), or the cache cannot be opened.
+        """
+        from dashboard.settings import load_settings, source_intervals
+        from store.cache import Cache
+
+        settings = load_settings(self.profile)
+        if (
+            settings.resolved_cache_path() != self.quick.cache_path
+            or source_intervals(settings.polling) != self.intervals
+            or is_configured(settings) != self.quick.configured
+        ):
+            raise LaunchError("the configuration changed while scimwatch started: start it again")
+        self.settings = settings
+        lock, self.lock = self.lock, None
+        try:
+            if lock is None:
+                self.cache = Cache.open_reader(self.quick.cache_path)
+            else:  # the cache closes the lock, even when it cannot open
+                self.cache = Cache.open_writer(self.quick.cache_path, quick_check=False, lock=lock)
+        except CacheError as error:
+            raise LaunchError(str(error)) from error
+        return self.cache
+
+    def build_collectors(self) -> CollectorSet:
+        """The collectors of the full settings (`open_cache` loaded them)."""
+        assert self.settings is not None, "the collectors are built once the cache is open"
+        return build_collector_set(self.settings)
+
+    def close(self) -> None:
+        """Close the cache, or release the writer lock if it was never opened."""
+        if self.cache is not None:
+            self.cache.close()
+        elif self.lock is not None:
+            os.close(self.lock)
+            self.lock = None
 
 
 @contextmanager

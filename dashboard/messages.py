@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from store.models import PollRun, SourceName
+from store.names import SourceName
+
+if TYPE_CHECKING:
+    from store.models import PollRun
 
 
 @dataclass

@@ -20,7 +20,13 @@ from pydantic_settings import (
 
 from dashboard.config_file import APP_NAME as APP_NAME
 from dashboard.config_file import CONFIG_ENV as CONFIG_ENV
-from dashboard.config_file import DEFAULT_PROFILE, SECRET_FIELDS, chosen_profile, default_cache_path
+from dashboard.config_file import (
+    DEFAULT_PROFILE,
+    SECRET_FIELDS,
+    chosen_profile,
+    default_cache_path,
+    polling_intervals,
+)
 from dashboard.config_file import PROFILE_ENV as PROFILE_ENV
 from dashboard.config_file import ConfigError as ConfigError
 from dashboard.config_file import config_file_path as config_file_path
@@ -302,14 +308,4 @@ harness_seconds = 300
 
 def source_intervals(polling: PollingSettings) -> dict[SourceName, timedelta]:
     """How often each source is polled, for freshness (stale = older than twice this)."""
-    seconds: dict[SourceName, int] = {
-        "graph.provisioning": polling.provisioning_seconds,
-        "graph.jobs": polling.jobs_seconds,
-        "graph.assignments": polling.assignments_seconds,
-        "graph.directory": polling.directory_seconds,
-        "harness.scim": polling.harness_seconds,
-        "harness.ng": polling.harness_seconds,
-        "harness.sso": polling.harness_seconds,
-        "harness.roles": polling.harness_seconds,
-    }
-    return {source: timedelta(seconds=value) for source, value in seconds.items()}
+    return polling_intervals(polling.model_dump())

@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
 
-from store import playbook
 from store.names import SOURCES, AppName, SourceName
 
 if TYPE_CHECKING:
@@ -288,6 +287,8 @@ def _assess_job(job: JobRow, now: datetime) -> JobHealth:
 
 
 def _quarantined(job: JobRow, now: datetime) -> JobHealth:
+    from store import playbook  # ~10 ms of import a start-up showing no quarantine saves
+
     began = job.quarantine_series_began or job.quarantine_current_began or now
     disabled_at = playbook.quarantine_disabled_at(began)
     next_attempt = playbook.quarantine_next_attempt(began, now, job.quarantine_next_attempt)

@@ -26,3 +26,19 @@ def test_cli_module_imports_no_heavy_library():
     """`scimwatch --help` must stay fast: textual, httpx and azure load only when needed."""
     loaded = _modules_after_import("import dashboard.cli")
     assert not {"textual", "httpx", "azure", "pydantic", "sqlite_utils"} & loaded
+
+
+PRE_PAINT = (
+    "import dashboard.cli, dashboard.launch, dashboard.config_file, dashboard.first_read, "
+    "dashboard.app, dashboard.screens.overview, store.overview, store.cache_file"
+)
+"""What `scimwatch` imports before its first frame (`dashboard.launch.run_dashboard`)."""
+
+
+def test_the_first_frame_imports_no_pydantic_nor_sqlite_utils():
+    """The first frame is drawn before the settings, the records and the cache's writer load:
+    importing pydantic, pydantic-settings and sqlite-utils and building their models cost more
+    CPU than the whole frame."""
+    loaded = _modules_after_import(PRE_PAINT)
+    assert "textual" in loaded  # the statement did import the app
+    assert not {"pydantic", "pydantic_settings", "sqlite_utils", "httpx"} & loaded

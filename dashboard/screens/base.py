@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from rich.text import Text
-from sqlite_utils import Database
 from textual import on, work
 from textual._context import active_app
 from textual.app import ComposeResult
@@ -31,11 +30,12 @@ from dashboard.widgets.nav_bar import NavBar
 from dashboard.widgets.paged_table import Column, PagedTable, Position, TableRow
 from dashboard.widgets.safe_text import clean
 from dashboard.widgets.source_status import SourceStatusBar
-from store.cache import Cache
-from store.health import job_apps
 
 if TYPE_CHECKING:
+    from sqlite_utils import Database
+
     from dashboard.app import ScimwatchApp
+    from store.cache import Cache
 
 
 APP_LABELS = {"nextgen": "NextGen", "firstgen": "FirstGen"}
@@ -48,6 +48,8 @@ The cell holds the whole id, which the filter, copy and CSV export use."""
 
 def job_labels(db: Database) -> dict[str, str]:
     """How screens name the app each provisioning job syncs, by job id ("NextGen")."""
+    from store.health import job_apps  # after the first paint: the health model is pydantic
+
     return {job: APP_LABELS.get(app, app) for job, app in job_apps(db).items()}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -17,7 +18,9 @@ from dashboard.timefmt import ago, clock, span
 from dashboard.widgets.fast_table import FastTable
 from dashboard.widgets.safe_text import clean
 from dashboard.widgets.tile import Tile
-from store.models import CycleSummary, JobHealth, Overview, SourceFreshness
+
+if TYPE_CHECKING:
+    from store.overview import CycleSummary, JobHealth, Overview, SourceFreshness
 
 STATE_STYLES = {
     "healthy": "bold green",

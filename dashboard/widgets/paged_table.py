@@ -12,17 +12,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from rich.text import Text
-from sqlite_utils import Database
 from textual import work
 from textual.message import Message
 from textual.worker import get_current_worker
 
 from dashboard.widgets.fast_table import FastTable
 from dashboard.widgets.safe_text import safe_text
-from store.cache import Cache
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
+    from store.cache import Cache
 
 Position = tuple[str, str]
 """Where a row sits in its keyset order, e.g. (activity_at, id); the next page starts below."""
@@ -59,7 +62,7 @@ class Column:
     width: int | None = None
 
 
-Fetch = Callable[[Database, Position | None, int], list[TableRow]]
+Fetch: TypeAlias = "Callable[[Database, Position | None, int], list[TableRow]]"
 """Read up to `limit` rows after `position` (None: from the top)."""
 
 

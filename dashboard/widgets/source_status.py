@@ -17,7 +17,8 @@ from textual.widget import Widget
 from dashboard.timefmt import clock
 from dashboard.widgets.line_spans import at_column
 from dashboard.widgets.safe_text import clean
-from store.models import SourceFreshness, SourceName, service_of
+from store.names import SourceName, service_of
+from store.overview import SourceFreshness
 
 if TYPE_CHECKING:
     from dashboard.app import ScimwatchApp

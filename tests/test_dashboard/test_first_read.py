@@ -57,7 +57,7 @@ def done(first: FirstRead) -> Future[FirstRead]:
 async def test_the_first_frame_shows_the_first_read_and_nothing_reads_again(
     writer: Cache, tmp_path: Path, reads: list[object], first_frames: list[str]
 ):
-    future = start_first_read(writer, NOW, INTERVALS)
+    future = start_first_read(writer.path, NOW, INTERVALS)
     first = future.result(timeout=30)
     app = app_on(writer, tmp_path, first_read=future)
     async with app.run_test(size=SIZE) as pilot:
@@ -78,7 +78,7 @@ async def test_a_first_read_not_done_yet_is_waited_for_not_read_again(
     app = app_on(writer, tmp_path, first_read=future)
     async with app.run_test(size=SIZE) as pilot:
         assert "Reading the cache" in first_frames[0]
-        future.set_result(read_first(writer, NOW, INTERVALS))
+        future.set_result(read_first(writer.path, NOW, INTERVALS))
         await settle(app, pilot)
         truth = future.result()
         assert tile_number(app, "tile-pending") == str(truth.overview.pending_retries)
@@ -105,7 +105,7 @@ async def test_a_poll_saved_after_the_first_read_is_shown_at_the_next_status_rea
 ):
     """The first read's poll id was read before its overview: a poll saved after it is newer
     than that id, so the next status read announces it and the overview reads again."""
-    first = read_first(writer, NOW, INTERVALS)
+    first = read_first(writer.path, NOW, INTERVALS)
     more = failing_users(3)
     writer.save_batch(Batch(source="graph.provisioning", records=list(more)), NOW, NOW)
     app = app_on(writer, tmp_path, first_read=done(first))
