@@ -340,7 +340,8 @@ class FastStart:
         """
         from dashboard.timefmt import utc_now
 
-        first_read = self.start_first_read(utc_now)
+        clock = options.pop("clock", utc_now)
+        first_read = self.start_first_read(clock)
         from dashboard.app import make_app
 
         return make_app(
@@ -348,7 +349,7 @@ class FastStart:
             [],
             self.intervals,
             **{
-                "clock": utc_now,
+                "clock": clock,
                 "read_only": bool(self.writer),
                 "writer": self.writer,
                 "collector_factory": self.build_collectors,
