@@ -58,7 +58,7 @@ def entra_side(answer: UserLookup) -> Text:
         text.append(
             f"{clean(pending.hint.title, 200)} ", style="bold yellow" if pending.escalated else ""
         )
-        text.append(f"(failed in {pending.attempts} cycle(s); the Retries screen says more)\n")
+        text.append(f"(failed in {pending.attempts} cycle(s); see Retries)\n")
     text.append("\nLatest events\n", style="bold underline")
     for event in answer.latest_events:
         app = APP_LABELS.get(answer.event_apps.get(event.job_id, ""), "other job")
