@@ -282,7 +282,7 @@ def build_collectors(
 
 def make_client(
     ca_bundle: Path | None,
-    auth: httpx.Auth,
+    auth: httpx.Auth | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     *,
     timeout: httpx.Timeout = COLLECTOR_TIMEOUT,
@@ -290,6 +290,7 @@ def make_client(
     """A client for one service: TLS verified by `ssl_context`, redirects never followed.
 
     A `transport` (tests, an in-process simulator) stands in for the network, its TLS and timeouts.
+    Without `auth` (webhooks), requests carry no credentials.
     """
     if transport is not None:
         return httpx.AsyncClient(auth=auth, transport=transport, follow_redirects=False)

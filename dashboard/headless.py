@@ -150,7 +150,7 @@ class _SideWork:
     async def _announce(self) -> None:
         import httpx
 
-        from collectors.config import ssl_context
+        from collectors.config import make_client
         from collectors.headless import log_event
         from collectors.notify import Webhook, announce_changes
         from dashboard.settings import source_intervals
@@ -160,9 +160,7 @@ class _SideWork:
         ]
         now = utc_now()
         freshness = self.cache.freshness(now, source_intervals(self.settings.polling))
-        async with httpx.AsyncClient(
-            verify=ssl_context(self.settings.ca_bundle), timeout=20
-        ) as client:
+        async with make_client(self.settings.ca_bundle, timeout=httpx.Timeout(20)) as client:
             changes = await announce_changes(self.cache, webhooks, client, now, freshness)
         for change in changes:
             log_event(self.log, "alert", kind=change.kind, key=change.condition.key)

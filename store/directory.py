@@ -378,12 +378,17 @@ def _fill_members(conn: sqlite3.Connection) -> None:
         " WHERE m.scope = 'account'"
         " AND m.group_identifier IN (SELECT harness_identifier FROM _dir_groups WHERE recompute)"
     )
+    # Entra does not provision a disabled account (graph-api.md 3.6): one that Harness has no
+    # user for will never join the Harness group, so it is not missing there.
     conn.execute(
         "INSERT OR IGNORE INTO _dir_missing SELECT e.group_id, e.label"
         " FROM _dir_groups AS g JOIN _dir_entra_members AS e"
         " ON e.group_id = g.group_id AND e.direct = 1 WHERE g.harness_identifier IS NOT NULL"
         " AND NOT EXISTS (SELECT 1 FROM _dir_harness_members AS h"
         " WHERE h.identifier = g.harness_identifier AND h.label = e.label)"
+        " AND (NOT EXISTS (SELECT 1 FROM entra_users AS u"
+        "  WHERE u.id = e.member_id AND u.account_enabled = 0)"
+        f" OR e.label IN (SELECT {_lower('email')} FROM harness_users WHERE email != ''))"
     )
     conn.execute(
         "INSERT OR IGNORE INTO _dir_extra SELECT g.group_id, h.label"

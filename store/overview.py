@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     Reader = sqlite3.Connection | Database
     """An open connection to a cache, as `Cache.reading()` or `open_first_read` gives it."""
 
-DIRECTORY_RULES_VERSION: Final = 2
+DIRECTORY_RULES_VERSION: Final = 3
 """The rules computing the group mappings and SSO conflicts: bump it when they change, and
 caches stamped with another version compute them again (m014 stamps existing caches 0).
 1: a redundant Default Access assignment is to be removed, not edited.

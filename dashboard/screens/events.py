@@ -62,7 +62,7 @@ class EventsScreen(TableScreen):
         Column("action", "Action", 10),
         Column("type", "Type", 5),
         Column("app", "App", 8),
-        Column("identity", "Identity", 26),
+        Column("identity", "Identity", 26, fill=True),
         Column("error", "Error code", 22),
         Column("cycle", "Cycle", CYCLE_ID_WIDTH),
     )

@@ -80,7 +80,7 @@ class GroupsScreen(TableScreen):
         Column("harness", "Harness group", 22),
         Column("entra_n", "Entra", 5),
         Column("harness_n", "Harn.", 5),
-        Column("also", "Also", 20),
+        Column("also", "Also", 20, fill=True),
     )
 
     def fetch(self, db: Database, position: Position | None, limit: int) -> list[TableRow]:

@@ -61,7 +61,7 @@ class RetriesScreen(TableScreen):
         Column("escalated", "State", 9),
         Column("error", "Error code", 22),
         Column("retry", "Retry", 13),
-        Column("hint", "Hint", 22),
+        Column("hint", "Hint", 22, fill=True),
     )
 
     def fetch(self, db: Database, position: Position | None, limit: int) -> list[TableRow]:

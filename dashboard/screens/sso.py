@@ -36,7 +36,7 @@ class SsoScreen(TableScreen):
         Column("kind", "Problem", 16),
         Column("app", "App", 8),
         Column("email", "Email", 34),
-        Column("name", "Name", 26),
+        Column("name", "Name", 26, fill=True),
         Column("id", "Object id", 38),
     )
 

@@ -21,6 +21,7 @@ from dashboard.widgets.event_text import status_text
 from dashboard.widgets.safe_text import clean
 from store.health import lookup_user
 from store.models import UserLookup, UserMatch
+from store.playbook import parse_service_message
 
 
 def entra_side(answer: UserLookup) -> Text:
@@ -45,10 +46,19 @@ def entra_side(answer: UserLookup) -> Text:
     if answer.nested_only_groups:
         text.append("Only via nested groups (never provisioned): ", style="yellow")
         text.append(", ".join(clean(group, 80) for group in answer.nested_only_groups) + "\n")
-    if answer.pending is not None:
+    if (pending := answer.pending) is not None:
         text.append("\nPending failure\n", style="bold underline red")
-        text.append(f"  {clean(answer.pending.error_code, 80)}\n", style="red")
-        text.append(f"  {clean(answer.pending.reason, 400)}\n")
+        text.append(f"  {clean(pending.error_code, 80)}\n", style="red")
+        if said := parse_service_message(pending.reason):  # not Microsoft's paragraph around it
+            text.append("  Harness says: ", style="bold")
+            text.append(f"{clean(said, 400)}\n")
+        else:
+            text.append(f"  {clean(pending.reason, 400)}\n")
+        text.append("  What to do: ", style="bold")
+        text.append(
+            f"{clean(pending.hint.title, 200)} ", style="bold yellow" if pending.escalated else ""
+        )
+        text.append(f"(failed in {pending.attempts} cycle(s); see Retries)\n")
     text.append("\nLatest events\n", style="bold underline")
     for event in answer.latest_events:
         app = APP_LABELS.get(answer.event_apps.get(event.job_id, ""), "other job")

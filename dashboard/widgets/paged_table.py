@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from rich.text import Text
 from textual import work
 from textual.message import Message
+from textual.widgets.data_table import ColumnKey
 from textual.worker import get_current_worker
 
 from dashboard.widgets.fast_table import FastTable
@@ -60,6 +61,8 @@ class Column:
     key: str
     label: str
     width: int | None = None
+    fill: bool = False
+    """The column also takes the width the others leave (`width` is then its least)."""
 
 
 Fetch: TypeAlias = "Callable[[Database, Position | None, int], list[TableRow]]"
@@ -145,6 +148,35 @@ class PagedTable(FastTable):
         """Add the columns."""
         for column in self.table_columns:
             self.add_column(column.label, key=column.key, width=column.width)
+        self.fit_fill_columns()
+
+    def on_resize(self) -> None:
+        """Give the fill columns the width the others leave."""
+        self.fit_fill_columns()
+
+    def fit_fill_columns(self) -> None:
+        """Widen (or narrow back) the fill columns to the table's width.
+
+        The vertical scrollbar's width is always left out: it comes and goes with the number of
+        rows, and a table that fits only without it would scroll sideways whenever it is shown.
+        """
+        fills = [column for column in self.table_columns if column.fill]
+        if not fills or not self.columns:
+            return
+        padding = 2 * self.cell_padding
+        least = sum(padding + (column.width or 0) for column in self.table_columns)
+        room = self.content_size.width - self.styles.scrollbar_size_vertical
+        share, rest = divmod(max(0, room - least), len(fills))
+        changed = False
+        for index, fill in enumerate(fills):
+            width = (fill.width or 0) + share + (index < rest)
+            column = self.columns[ColumnKey(fill.key)]
+            if column.width != width:
+                column.width, changed = width, True
+        if changed:  # Textual has no public way to resize a column: its own add_column does this
+            self._require_update_dimensions = True
+            self._clear_caches()
+            self.refresh()
 
     def show_query(self, cache: Cache, fetch: Fetch) -> None:
         """Show the first page of a (new) query, e.g. after the filter changed."""

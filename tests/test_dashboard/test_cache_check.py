@@ -7,7 +7,7 @@ from pathlib import Path
 from dashboard.widgets.source_status import SourceStatusBar
 from store.cache import Cache
 from tests.test_dashboard.helpers import FakeCollector, app_on, settle
-from tests.test_reliability.test_corrupt_cache import filled, garbage_inside
+from tests.test_reliability.damage import filled, garbage_inside
 
 SIZE = (120, 36)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import Static
+from textual.widgets.data_table import ColumnKey
 
 from dashboard.screens.event_detail import EventDetailModal
 from dashboard.screens.events import EventsScreen
@@ -276,6 +277,38 @@ async def test_every_table_fits_140_columns(writer: Cache, tmp_path: Path, key: 
         await open_screen(app, pilot, key)
         assert keys(app)
         assert table(app).max_scroll_x == 0
+
+
+@pytest.mark.parametrize(
+    ("key", "fill", "least", "narrow_terminal"), [("3", "hint", 22, 120), ("4", "also", 20, 140)]
+)
+async def test_a_fill_column_takes_the_width_the_others_leave(
+    writer: Cache, tmp_path: Path, key: str, fill: str, least: int, narrow_terminal: int
+):
+    """Retries' hint and Groups' Also show more of themselves in a wide terminal, and give the
+    width back in a narrower one, without the table scrolling sideways in either."""
+
+    def left_over(shown: PagedTable) -> int:
+        others = sum(
+            column.get_render_width(shown)
+            for column_key, column in shown.columns.items()
+            if column_key != ColumnKey(fill)
+        )
+        room = shown.content_size.width - shown.styles.scrollbar_size_vertical
+        return room - others - 2 * shown.cell_padding
+
+    app = app_on(writer, tmp_path)
+    async with app.run_test(size=(180, 40)) as pilot:
+        await open_screen(app, pilot, key)
+        shown = table(app)
+        wide = shown.columns[ColumnKey(fill)].width
+        assert wide == left_over(shown) > least + 20
+        assert shown.max_scroll_x == 0
+        await pilot.resize_terminal(narrow_terminal, 40)
+        await settle(app, pilot)
+        narrow = shown.columns[ColumnKey(fill)].width
+        assert narrow == max(least, left_over(shown)) < wide - 20
+        assert shown.max_scroll_x == 0
 
 
 async def test_groups_show_both_member_lists(writer: Cache, tmp_path: Path):

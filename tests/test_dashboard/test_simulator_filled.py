@@ -318,8 +318,15 @@ async def test_user_lookup_matches(filled: tuple[Cache, datetime], tmp_path: Pat
         await press(app, pilot, "7", *retry.source_id, "enter")
         verdict = str(app.screen.query_one("#verdict", Static).render())
         assert verdict == f"Verdict: {answer.verdict}"
-        if answer.pending is not None:
-            assert answer.pending.error_code in str(app.screen.query_one("#entra", Static).render())
+        assert answer.pending is not None
+        entra = " ".join(str(app.screen.query_one("#entra", Static).render()).split())
+        assert answer.pending.error_code in entra
+        # What Harness said leads, as on the Retries screen, not Microsoft's whole paragraph.
+        said = parse_service_message(answer.pending.reason)
+        assert said
+        assert f"Harness says: {said}" in entra
+        assert " ".join(answer.pending.reason.split())[:60] not in entra
+        assert f"What to do: {answer.pending.hint.title}" in entra
 
 
 def status_words(app: ScimwatchApp) -> dict[str, str]:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -15,9 +18,11 @@ import pytest
 from pydantic import SecretStr
 
 from collectors.notify import Webhook, announce_changes, payload
+from collectors.simulator import ManualClock, SimulatedTenant
 from store.alerts import Change, Condition
 from store.cache import Cache
 from tests.builders import NOW, Tenant
+from tests.test_reliability.oracle import REPO
 
 SECRET_TOKEN = "pat.acct.token.SUPERSECRET"
 
@@ -153,3 +158,34 @@ def test_payload_formats_escape_nothing_into_structure():
     for fmt in ("generic", "slack", "teams"):
         encoded = json.dumps(payload(change, fmt, NOW))
         assert json.loads(encoded) == payload(change, fmt, NOW)
+
+
+def test_collect_once_sends_the_alerts_it_raises_to_the_configured_webhook(receiver, tmp_path):
+    """`scimwatch collect --once` on a tenant with failing provisioning: the webhook set in
+    SCIMWATCH_ALERTS__WEBHOOKS gets the raised alerts, without the tenant's secrets."""
+    with SimulatedTenant("incident", seed=5, clock=ManualClock()) as simulated:
+        simulated.faults.rate_limits_enabled = False
+        env = dict(os.environ)  # conftest points XDG_* at a fresh home for this test
+        env.update(simulated.env())
+        env["SCIMWATCH_CONFIG"] = str(tmp_path / "absent.toml")
+        env["SCIMWATCH_POLLING__BACKFILL_DAYS"] = "1"
+        env["SCIMWATCH_CACHE_PATH"] = str(tmp_path / "cache.db")
+        env["SCIMWATCH_ALERTS__WEBHOOKS"] = json.dumps([{"url": receiver.url, "format": "generic"}])
+        done = subprocess.run(
+            [sys.executable, "-m", "dashboard", "collect", "--once"],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            timeout=180,
+            check=False,
+        )
+        secrets = [simulated.client_secret.encode(), simulated.harness_token.encode()]
+    assert done.returncode == 0, done.stderr.decode()
+    raised = {body["key"] for body in receiver.bodies if body["kind"] == "raised"}
+    assert raised, receiver.raw
+    with Cache.open_reader(tmp_path / "cache.db") as cache, cache.reading() as db:
+        alerted = {row["key"] for row in db.query("SELECT key FROM alert_state")}
+    assert raised == alerted  # each one delivered once, and remembered as delivered
+    for body in receiver.raw:
+        assert not any(secret in body for secret in secrets)
+        assert b"SECRETPATH" not in body

@@ -15,7 +15,7 @@ from pathlib import Path
 from store import health
 from store.cache import Cache
 from store.models import Batch
-from tests.test_reliability.test_corrupt_cache import event
+from tests.test_reliability.damage import event
 
 BATCHES = 120
 PER_BATCH = 100

@@ -6,49 +6,25 @@ Errors of the environment (disk I/O, disk full) never move a good cache aside.
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
 import sys
 from contextlib import closing
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from store import cache as cache_module
 from store.cache import Cache
-from store.models import Batch, ProvisioningEvent
-
-NOW = datetime(2024, 5, 4, 12, tzinfo=UTC)
-
-
-def event(number: int) -> ProvisioningEvent:
-    return ProvisioningEvent(
-        id=f"ev-{number:05d}",
-        activity_at=NOW,
-        job_id="job",
-        cycle_id=f"cycle-{number // 100}",
-        action="create",
-        status="success",
-        source_id=f"user-{number}",
-        source_name="x" * 200,
-    )
-
-
-def filled(path: Path, events: int = 2000) -> Path:
-    with Cache.open_writer(path) as cache:
-        cache.save_batch(
-            Batch(
-                source="graph.provisioning",
-                records=[event(n) for n in range(events)],
-                watermark="w",
-            ),
-            NOW,
-            NOW,
-        )
-    return path
+from store.models import Batch
+from tests.test_reliability.damage import (
+    NOW,
+    filled,
+    garbage_inside,
+    garbage_page_one,
+    truncated,
+)
 
 
 def corrupt_copies(path: Path) -> list[Path]:
@@ -60,22 +36,6 @@ def reopen_and_use(path: Path) -> Cache:
     cache.save_batch(Batch(source="graph.jobs", watermark="after"), NOW, NOW)
     assert cache.watermark("graph.jobs") == "after"
     return cache
-
-
-def garbage_page_one(path: Path) -> None:
-    with path.open("r+b") as file:
-        file.write(os.urandom(4096))
-
-
-def truncated(path: Path) -> None:
-    os.truncate(path, path.stat().st_size // 3)
-
-
-def garbage_inside(path: Path) -> None:
-    # Page 1 intact (the header check passes): quick_check has to find this one.
-    with path.open("r+b") as file:
-        file.seek(16384 * 3)
-        file.write(b"\xff" * 16384 * 4)
 
 
 @pytest.mark.parametrize("damage", [garbage_page_one, truncated, garbage_inside])
@@ -113,7 +73,7 @@ def test_a_wal_deleted_after_a_crash_leaves_a_consistent_older_cache(tmp_path):
         "import os, signal, sys\n"
         "from datetime import UTC, datetime\n"
         "from store.cache import Cache\n"
-        "from tests.test_reliability.test_corrupt_cache import event\n"
+        "from tests.test_reliability.damage import event\n"
         "from store.models import Batch\n"
         "now = datetime(2024, 5, 4, tzinfo=UTC)\n"
         "cache = Cache.open_writer(sys.argv[1])\n"

@@ -22,8 +22,8 @@ from sqlite_utils import Database
 
 from store.cache import Cache
 from store.schema import migrations
+from tests.test_reliability.damage import event, filled
 from tests.test_reliability.oracle import REPO
-from tests.test_reliability.test_corrupt_cache import event, filled
 
 KILLS = 6
 EXPORT_EVENTS = 2_000

@@ -237,7 +237,13 @@ def _map_group(
             str(directory.harness_users.get(user, {}).get("email") or user).lower()
             for user in directory.harness_members.get(harness["identifier"], set())
         )
-        missing = sorted(set(entra_members) - set(harness_members))
+        provisioned = {  # Entra does not create a disabled account Harness has no user for
+            directory.label_of(user)
+            for user in directory.direct_users(group_id)
+            if not directory.disabled(user)
+            or directory.label_of(user) in directory.harness_by_email
+        }
+        missing = sorted(provisioned - set(harness_members))
         extra = sorted(set(harness_members) - set(entra_members))
         if missing or extra:
             problems.append("drift")

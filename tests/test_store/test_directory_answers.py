@@ -313,3 +313,22 @@ def test_a_cache_of_the_release_before_upgrades_to_conflicts_naming_their_app(te
 def answers_read_live(cache: Cache):
     with cache.reading() as db:
         return directory.group_mappings(db), directory.sso_conflicts(db)
+
+
+def test_a_disabled_member_entra_never_provisioned_is_not_missing_in_harness(tenant):
+    """Entra does not create disabled accounts (graph-api.md 3.6): one with no Harness user is
+    not drift that a later cycle would fix. One Harness already has is still expected."""
+    tenant.user("alice", "alice@example.com")
+    tenant.user("gone", "gone@example.com", harness=False, enabled=False)
+    tenant.user("left", "left@example.com", enabled=False)  # provisioned before it was disabled
+    tenant.group("g1", "Dev Team", direct=("alice", "gone"))
+    tenant.harness_group("Dev_Team", "Dev Team", members=("alice",))
+    ((mapping,), _) = answers(tenant.cache)
+    assert mapping.missing_in_harness == ()
+    assert "drift" not in mapping.problems
+    assert mapping.entra_members == ("alice@example.com", "gone@example.com")
+    tenant.group("g1", "Dev Team", direct=("alice", "gone", "left"))
+    ((mapping,), _) = answers(tenant.cache)
+    assert mapping.missing_in_harness == ("left@example.com",)
+    assert "drift" in mapping.problems
+    assert answers(tenant.cache) == live(tenant.cache)

@@ -18,7 +18,7 @@ from store.derived import rebuild_derived_state
 from store.models import Batch, PendingRetry, ProvisioningEvent, iso_utc
 from store.schema import migrations
 from tests.builders import JOB, NOW, Tenant
-from tests.test_store.test_playbook import (
+from tests.test_store.reasons import (
     BOX_409,
     CONTOSO_409,
     DOCUMENTED_CODES,
