@@ -113,18 +113,19 @@ async def headless_child(
     result: dict[str, Any] = {
         figure: [] for figure in ("first", "return", "keystroke", "first_cpu", "keystroke_cpu")
     }
+    display = app._display
+
+    def frame(screen: Any, renderable: Any) -> None:
+        display(screen, renderable)
+        if state["want"] is OverviewScreen.Read and getattr(app.screen, "_shown", 0):
+            state["ready"] = True  # the first read was drawn in the screen's first frame
+        if renderable is not None and state["ready"]:
+            state["want"], state["ready"] = None, False
+            framed.set()
+
+    # Hooked before the app runs: its first frame may come before `run_test` hands over.
+    app._display = frame  # type: ignore[method-assign]
     async with app.run_test(size=SIZE, message_hook=hook) as pilot:
-        display = app._display
-
-        def frame(screen: Any, renderable: Any) -> None:
-            display(screen, renderable)
-            if state["want"] is OverviewScreen.Read and getattr(app.screen, "_shown", 0):
-                state["ready"] = True  # the first read was drawn in the screen's first frame
-            if renderable is not None and state["ready"]:
-                state["want"], state["ready"] = None, False
-                framed.set()
-
-        app._display = frame  # type: ignore[method-assign]
 
         async def settle() -> None:
             """Every worker done (an exclusive read cancelled by a newer one is done too)."""

@@ -160,6 +160,16 @@ class ScimwatchApp(App[None]):
             self.freshness = freshness
             self.last_poll_id = last_poll_id
 
+    class CacheOpened(Message):
+        """The cache was opened (in a thread, after the first paint)."""
+
+    class CacheFailed(Message):
+        """The cache could not be opened, or the full settings not loaded."""
+
+        def __init__(self, error: Exception) -> None:
+            super().__init__()
+            self.error = error
+
     class CollectorsReady(Message):
         """The collectors were built (in a thread, after the first paint)."""
 
@@ -372,12 +382,17 @@ class ScimwatchApp(App[None]):
         try:
             self.cache  # noqa: B018 - opens it
         except Exception as error:  # a cache that cannot be opened leaves nothing to show
-            self.call_from_thread(self._start_failed, error)
+            self.post_message(self.CacheFailed(error))
             return
-        self.call_from_thread(self.after_first_paint)
+        self.post_message(self.CacheOpened())
 
-    def _start_failed(self, error: Exception) -> None:
-        self.start_error = error
+    def on_scimwatch_app_cache_opened(self) -> None:
+        """Start what waited for the cache (`after_first_paint`)."""
+        self.after_first_paint()
+
+    def on_scimwatch_app_cache_failed(self, message: CacheFailed) -> None:
+        """Nothing to show: exit, `start_error` saying why."""
+        self.start_error = message.error
         self.exit(return_code=2)
 
     @work(thread=True, exit_on_error=False, group="cache-check")
