@@ -77,10 +77,8 @@ async def test_the_overview_is_painted_before_the_settings_load_and_the_cache_op
             assert app.start_error is None
     finally:
         fast.close()
-    assert "HEALTHY" in frames[0]  # the cache's overview, in the first frame
-    assert "Reading the cache" not in frames[0]
-    assert loads == [loads[0]]  # loaded once,
-    assert loads[0] >= 1  # after the first frame
+    assert len(loads) == 1  # loaded once, after the overview of the cache was drawn
+    assert any("HEALTHY" in frame for frame in frames[: loads[0]])
     assert writer_holder(configured) is None
 
 
