@@ -8,9 +8,10 @@ upgrade between the two.
 
 from __future__ import annotations
 
+import random
 import sqlite3
 from contextlib import closing
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,9 +21,34 @@ from store.cache import _EVENT_VALUES, _event_values, _save_events
 from store.derived import register_failure_functions
 from store.models import ProvisioningEvent
 from store.schema import migrations
-from tests.test_store.test_text_filter import T0, _tenant_events
 
 BEFORE = "m018_object_terms_held_in_two_statements"
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def _tenant_events(count: int, objects: int) -> list[ProvisioningEvent]:
+    """Objects in one job or two, renamed halfway, failing with changing codes and target ids."""
+    rng = random.Random(11)
+    events = []
+    for index in range(count):
+        number = rng.randrange(objects)
+        late = index > count // 2
+        failed = rng.random() < 0.25
+        events.append(
+            ProvisioningEvent(
+                id=f"evt-{index:04d}",
+                activity_at=T0 + timedelta(minutes=index // 3 * 2),  # ties in time
+                job_id="job-firstgen" if number % 3 == 0 and index % 2 else "job-nextgen",
+                cycle_id=f"cyc-{index // 30:02d}",
+                action="update",
+                status="failure" if failed else "success",
+                source_id="" if number % 13 == 12 else f"obj-{number:03d}",
+                source_name=f"{'after' if late and number % 5 == 0 else 'before'}-{number}",
+                target_id="" if failed else f"tgt-{'new' if late else 'old'}{number}",
+                error_code=("E_NEW" if late else "E_OLD") if failed else "",
+            )
+        )
+    return events
 
 
 def _same_value_everywhere(index: int) -> ProvisioningEvent:
@@ -43,7 +69,7 @@ def _same_value_everywhere(index: int) -> ProvisioningEvent:
 
 def _batches() -> list[list[ProvisioningEvent]]:
     """Renames, changed target ids and error codes, two jobs, and batches saved out of order."""
-    events = _tenant_events(seed=11, count=300, objects=30)
+    events = _tenant_events(count=300, objects=30)
     batches = [events[start : start + 40] for start in range(0, len(events), 40)]
     batches.insert(2, [_same_value_everywhere(1)])
     batches.append([_same_value_everywhere(0)])  # older: the object is folded again
