@@ -756,3 +756,31 @@ def m017_user_search(db: Database) -> None:
             f" WHEN ({_prefixed('OLD', listed)}) IS NOT ({_prefixed('NEW', listed)})"
             f" BEGIN {insert} END"
         )
+
+
+@migrations()
+def m018_object_terms_held_in_two_statements(db: Database) -> None:
+    """Add a new object's search terms in two statements instead of two per column (m013).
+
+    The trigger looked the object's own term up once per column and ran eight statements per
+    object; an object first saved (most of a backfill's) cost a sixth of the engine's work of
+    saving its events. The same terms and counts, added in the same order.
+    """
+    from store.derived import SEARCH_TERM_COLUMNS as _TERM_COLUMNS
+
+    held = " UNION ALL ".join(
+        f"SELECT NEW.{column}{' AS value' if index == 0 else ''}"
+        for index, column in enumerate(_TERM_COLUMNS)
+    )
+    db.execute("DROP TRIGGER object_state_terms_insert")
+    # DO NOTHING, not OR IGNORE: the fold's upsert would override a trigger's OR IGNORE.
+    db.execute(
+        "CREATE TRIGGER object_state_terms_insert AFTER INSERT ON object_state BEGIN"
+        f" INSERT INTO search_terms (term) SELECT value FROM ({held}) WHERE value != ''"
+        " ON CONFLICT DO NOTHING;"
+        " INSERT INTO object_terms (term_id, object_id, holders)"
+        f" SELECT term.id, object.id, 1 FROM search_terms AS object, ({held}) AS held"
+        " JOIN search_terms AS term ON term.term = held.value"
+        " WHERE object.term = NEW.source_id AND held.value != ''"
+        " ON CONFLICT DO UPDATE SET holders = holders + 1; END"
+    )

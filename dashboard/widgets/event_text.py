@@ -14,6 +14,7 @@ from rich.text import Text
 from dashboard.timefmt import stamp
 from dashboard.widgets.safe_text import clean
 from store.models import ProvisioningEvent
+from store.playbook import parse_service_message
 
 STATUS_STYLES = {
     "failure": "bold red",
@@ -95,6 +96,8 @@ def event_text(event: ProvisioningEvent, detail: Mapping[str, Any]) -> Text:
     _line(text, "Harness target", event.target_id or "(none)", 120)
     if event.error_code or event.reason:
         _line(text, "Error", f"{event.error_code} ({event.error_category})", 200, "bold red")
+        if said := parse_service_message(event.reason):  # the line an admin needs, first
+            _line(text, "Harness says", said, 400)
         _line(text, "Reason", event.reason, 2000)
     if event.recommended_action:
         _line(text, "Recommended", event.recommended_action, 1000)

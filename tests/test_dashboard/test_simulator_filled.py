@@ -295,6 +295,10 @@ async def test_events_match_filter_and_detail(
         await press(app, pilot, "slash", *retry.source_id)
         assert keys(app) == [event.id for event in by_object]
         assert by_object
+        # The newest is the failure pending retry: what Harness said leads its reason.
+        said = parse_service_message(by_object[0].reason)
+        assert said
+        assert f"Harness says: {said} Reason:" in " ".join(detail(app).split())
         await press(app, pilot, "ctrl+s")
         rows = exported(tmp_path, "events")
         assert len(rows) - 1 == len(by_object)

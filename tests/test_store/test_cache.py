@@ -15,7 +15,7 @@ from datetime import timedelta, timezone
 import pytest
 from sqlite_utils import Database
 
-from store.cache import Cache, CacheError, CacheLocked
+from store.cache import Cache, CacheError, CacheLocked, _event_values
 from store.detail import pack_detail, unpack_detail
 from store.models import (
     Batch,
@@ -24,6 +24,7 @@ from store.models import (
     HarnessUser,
     JobExecution,
     PollRun,
+    ProvisioningEvent,
     Snapshot,
 )
 from store.schema import migrations
@@ -422,3 +423,22 @@ def test_upgrading_an_older_cache_says_so_once(tmp_path, caplog, monkeypatch):
     with Cache.open_writer(path):
         pass
     assert "upgrading" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    "activity_at",
+    [
+        "2026-11-28T09:00:00.123456Z",
+        "2026-11-28T09:00:00Z",
+        "2026-11-28T09:00:00.000001+00:00",
+        "2026-11-28T10:30:00.5+01:30",
+        "2026-11-28T04:00:00.25-05:00",
+        "0999-01-01T00:00:00.1Z",
+    ],
+)
+def test_the_save_paths_event_row_is_the_events_own_values(activity_at):
+    """The save path's shortcut stores the time exactly as `iso_utc` would, whatever its zone."""
+    parsed = ProvisioningEvent.model_validate(
+        event("e1").model_dump() | {"activity_at": activity_at}
+    )
+    assert _event_values(parsed) == parsed.to_values()

@@ -7,12 +7,13 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from store.cache import Cache
 from store.derived import rebuild_derived_state
-from store.models import Batch, ProvisioningEvent
+from store.models import Batch, ProvisioningEvent, iso_utc
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -102,3 +103,104 @@ def test_events_saved_later_at_the_same_time_or_earlier_are_folded_in_order(tmp_
             assert snapshot(path) == incremental, event.id
             (state,) = incremental[0]
             assert state[5] == "e2"  # the latest event: the later id of the two at the same time
+
+
+# (id, minute, cycle, status, target id) of one object's events, and its state after them:
+# (failed cycles, id of the event its failures began at, target id).
+FOLD_CASES = {
+    "failures in one cycle": (
+        [("e0", 0, "c1", "failure", ""), ("e1", 1, "c1", "failure", "")],
+        (1, "e0", ""),
+    ),
+    "failures in two cycles": (
+        [("e0", 0, "c1", "failure", ""), ("e1", 40, "c2", "failure", "")],
+        (2, "e0", ""),
+    ),
+    "failure, success, failure": (
+        [
+            ("e0", 0, "c1", "failure", ""),
+            ("e1", 40, "c2", "success", "t1"),
+            ("e2", 80, "c3", "failure", ""),
+        ],
+        (1, "e2", "t1"),
+    ),
+    "a cycle coming back counts again": (
+        [
+            ("e0", 0, "c1", "failure", ""),
+            ("e1", 1, "c2", "failure", ""),
+            ("e2", 2, "c1", "failure", ""),
+        ],
+        (3, "e0", ""),
+    ),
+    "an empty target id keeps the last one given": (
+        [
+            ("e0", 0, "c1", "success", "t1"),
+            ("e1", 40, "c2", "success", ""),
+            ("e2", 80, "c3", "failure", ""),
+        ],
+        (1, "e2", "t1"),
+    ),
+    "a later target id replaces it": (
+        [
+            ("e0", 0, "c1", "success", "t1"),
+            ("e1", 40, "c2", "success", "t2"),
+            ("e2", 41, "c2", "warning", ""),
+        ],
+        (0, None, "t2"),
+    ),
+    "ties in time go by id": (
+        [
+            ("b", 0, "c1", "failure", ""),
+            ("a", 0, "c1", "success", "t1"),
+            ("d", 5, "c2", "failure", ""),
+            ("c", 5, "c2", "failure", ""),
+        ],
+        (2, "b", "t1"),
+    ),
+}
+
+SAVINGS = {
+    "one batch": lambda events: [events],
+    "one event a batch": lambda events: [[event] for event in events],
+    "newest first": lambda events: [[event] for event in reversed(events)],
+    "halves, newer first": lambda events: [events[len(events) // 2 :], events[: len(events) // 2]],
+}
+
+
+@pytest.mark.parametrize("saving", SAVINGS.values(), ids=SAVINGS.keys())
+@pytest.mark.parametrize(("specs", "expected"), FOLD_CASES.values(), ids=FOLD_CASES.keys())
+def test_an_objects_streak_and_target_id_whatever_the_batches(tmp_path, specs, expected, saving):
+    """Several events of an object in a batch or across them, older ones saved later: the same
+    streak (cycles of failures since its last other status) and target id as `_fold`'s."""
+    events = [
+        ProvisioningEvent(
+            id=event_id,
+            activity_at=T0 + timedelta(minutes=minute),
+            job_id="job",
+            cycle_id=cycle,
+            action="update",
+            status=status,
+            source_id="u1",
+            source_type="User",
+            target_id=target,
+        )
+        for event_id, minute, cycle, status, target in specs
+    ]
+    by_id = {event.id: event for event in events}
+    path = tmp_path / "cache.db"
+    with Cache.open_writer(path) as cache:
+        for batch in saving(events):
+            cache.save_batch(Batch(source="graph.provisioning", records=batch), T0, T0)
+    incremental = snapshot(path)
+    conn = sqlite3.connect(path, isolation_level=None)
+    rebuild_derived_state(conn)
+    conn.close()
+    assert snapshot(path) == incremental
+    conn = sqlite3.connect(path)
+    state = conn.execute(
+        "SELECT failed_cycles, first_failure_at, target_id FROM object_state"
+    ).fetchall()
+    conn.close()
+    failed_cycles, first_failure, target_id = expected
+    began = None if first_failure is None else iso_utc(by_id[first_failure].activity_at)
+    assert state == [(failed_cycles, began, target_id)]
