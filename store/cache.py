@@ -28,7 +28,7 @@ from store.cache_file import damage_marker as _damage_marker
 from store.cache_file import ensure_private_dir as ensure_private_dir
 from store.cache_file import header_problem as _header_problem
 from store.cache_file import schema_stamp, take_writer_lock, writer_holder
-from store.derived import fold_new_events, register_failure_functions
+from store.derived import fold_new_events, register_fold_functions
 from store.models import (
     Batch,
     PollRun,
@@ -311,7 +311,7 @@ class Cache:
             conn.execute("PRAGMA wal_autocheckpoint=256")
             conn.execute(f"PRAGMA journal_size_limit={64 * 1024 * 1024}")
             conn.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
-            register_failure_functions(conn)
+            register_fold_functions(conn)
         return conn
 
     @contextlib.contextmanager

@@ -31,7 +31,7 @@ def fold_new_events(conn: sqlite3.Connection, after_rowid: int) -> None:
     (a backfill saving older pages later) is instead folded again from all its events.
     `rebuild_derived_state` keeps the Python fold as the reference the tests compare against.
     A failing object also keeps its retry time and playbook key (`_FAILURE_ANSWERS`), computed
-    by the functions `register_failure_functions` gives a connection (`Cache` gives them to
+    by the functions `register_fold_functions` gives a connection (`Cache` gives them to
     each writer connection once). The terms the fold's triggers added are indexed for the text
     filter once, at the end (`index_new_terms`).
     """
@@ -143,7 +143,7 @@ _FOLD_UPSERT = (
 right of each `=` are the saved state's)."""
 
 
-def register_failure_functions(conn: sqlite3.Connection) -> None:
+def register_fold_functions(conn: sqlite3.Connection) -> None:
     """Give `conn` the SQL functions the fold needs (its triggers' too).
 
     `_FAILURE_ANSWERS` computes a failing object's answers with two; new search terms are
@@ -198,7 +198,7 @@ _FAILURE_ANSWERS = (
 
 def store_failure_answers(conn: sqlite3.Connection) -> None:
     """Compute the kept answers of every failing object (migration, rebuild)."""
-    register_failure_functions(conn)
+    register_fold_functions(conn)
     conn.execute(f"UPDATE object_state SET {_FAILURE_ANSWERS} WHERE latest_status = 'failure'")
 
 
@@ -265,7 +265,7 @@ def _recompute(conn: sqlite3.Connection, job_id: str, source_id: str) -> dict[st
 
 def rebuild_derived_state(conn: sqlite3.Connection) -> None:
     """Recompute cycles and object state from the whole events table (migrations, repair)."""
-    register_failure_functions(conn)
+    register_fold_functions(conn)
     # Since m013 the terms the states hold are added as they are written, indexed since m016
     # with the others (store_search_terms).
     has_terms = bool(
@@ -317,7 +317,7 @@ def store_search_terms(conn: sqlite3.Connection, newest_term: int | None = None)
     from object_state again. Since m016 the terms after `newest_term` (by default, those this
     call adds) are indexed here.
     """
-    register_failure_functions(conn)
+    register_fold_functions(conn)
     if newest_term is None:
         newest_term = _newest_term(conn)
     conn.execute(

@@ -18,7 +18,7 @@ import pytest
 from sqlite_utils import Database
 
 from store.cache import _EVENT_VALUES, _event_values, _save_events
-from store.derived import register_failure_functions
+from store.derived import register_fold_functions
 from store.models import ProvisioningEvent
 from store.schema import migrations
 
@@ -95,7 +95,7 @@ def _saved(path: Path, upgrade_after: int | None) -> tuple[list[tuple[object, ..
     """The terms after saving `_batches()`; before m018 until `upgrade_after` batches."""
     batches = _batches()
     with closing(sqlite3.connect(path, isolation_level=None)) as conn:
-        register_failure_functions(conn)
+        register_fold_functions(conn)
         if upgrade_after is not None:
             migrations.apply(Database(conn), stop_before=BEFORE)
             _save(conn, batches[:upgrade_after])
@@ -107,7 +107,7 @@ def _saved(path: Path, upgrade_after: int | None) -> tuple[list[tuple[object, ..
 
 def _saved_before_m018(path: Path) -> tuple[list[tuple[object, ...]], ...]:
     with closing(sqlite3.connect(path, isolation_level=None)) as conn:
-        register_failure_functions(conn)
+        register_fold_functions(conn)
         migrations.apply(Database(conn), stop_before=BEFORE)
         _save(conn, _batches())
         return _terms(conn)
