@@ -17,6 +17,7 @@ from sqlite_utils import Database
 from store import harness_ids
 from store.models import GroupMapping, GroupState, SsoConflict, construct_trusted, how_assigned
 from store.overview import DIRECTORY_RULES_VERSION as DIRECTORY_RULES_VERSION
+from store.overview import directory_answers_fresh
 from store.playbook import parse_service_message
 
 DEFAULT_ACCESS_ROLE = "00000000-0000-0000-0000-000000000000"
@@ -129,17 +130,6 @@ def _entra_label(user_id: str) -> str:
     return f"coalesce(nullif({_ENTRA_EMAIL}, ''), {user_id})"
 
 
-def _directory_answers_fresh(db: Database) -> bool:
-    """Whether the stored mappings and SSO conflicts are the directory's now, by these rules."""
-    try:
-        row = db.execute("SELECT fresh, rules_version FROM directory_answers_state").fetchone()
-    except sqlite3.OperationalError as error:
-        if "no such table" in str(error) or "no such column" in str(error):
-            return False  # a read-only cache written before the answers were kept (stamped)
-        raise
-    return bool(row and row[0] and row[1] == DIRECTORY_RULES_VERSION)
-
-
 def refresh_directory_answers(conn: sqlite3.Connection) -> None:
     """Recompute the stored group mappings and SSO conflicts if any input changed since.
 
@@ -199,7 +189,7 @@ def _store_changed_rows(
 
 def _answer_tables(db: Database) -> tuple[str, str, str]:
     """(mappings, conflicts, list separator) to read: stored, or computed now when stale."""
-    if _directory_answers_fresh(db):
+    if directory_answers_fresh(db):
         return "group_mappings", "sso_conflicts", _LIST_SEPARATOR
     separator = _compute_directory_answers(db.conn)
     return _COMPUTED_MAPPINGS, _COMPUTED_CONFLICTS, separator

@@ -6,7 +6,7 @@ before pydantic is imported. `store.models` imports them for the records.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 ServiceName = Literal["graph", "harness"]
 """The two services scimwatch talks to; a source belongs to one of them."""
@@ -23,16 +23,8 @@ SourceName = Literal[
 ]
 """One collector's data feed; freshness and poll runs are kept per source."""
 
-SOURCES: tuple[SourceName, ...] = (
-    "graph.provisioning",
-    "graph.jobs",
-    "graph.assignments",
-    "graph.directory",
-    "harness.scim",
-    "harness.ng",
-    "harness.sso",
-    "harness.roles",
-)
+SOURCES: tuple[SourceName, ...] = get_args(SourceName)
+"""Every source, in the order screens list them."""
 
 AppName = Literal["nextgen", "firstgen"]
 """Which Entra enterprise app (Harness integration) an assignment or job belongs to."""

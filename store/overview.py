@@ -405,7 +405,7 @@ def problem_counts(db: Reader) -> tuple[int, int]:
     Stale answers (the directory changed, or other rules) are computed by `store.directory`,
     which a first frame rarely needs: only then is it imported.
     """
-    if not _directory_answers_fresh(db):
+    if not directory_answers_fresh(db):
         from sqlite_utils import Database
 
         from store.directory import problem_counts as computed_counts
@@ -418,7 +418,7 @@ def problem_counts(db: Reader) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
-def _directory_answers_fresh(db: Reader) -> bool:
+def directory_answers_fresh(db: Reader) -> bool:
     """Whether the stored mappings and SSO conflicts are the directory's now, by these rules."""
     try:
         row = db.execute("SELECT fresh, rules_version FROM directory_answers_state").fetchone()

@@ -19,6 +19,7 @@ from store.models import (
     HarnessUser,
     Snapshot,
 )
+from store.overview import directory_answers_fresh
 from store.schema import _DIRECTORY_ANSWER_INPUTS, migrations
 from tests.builders import DEFAULT_ACCESS, NOW, Tenant
 from tests.test_store import directory_oracle
@@ -299,7 +300,7 @@ def test_a_cache_of_the_release_before_upgrades_to_conflicts_naming_their_app(te
     as_cache_before_m015(tenant.cache.path, older, disabled="dan")
     with Cache.open_reader(older) as reader:  # not migrated: reads them live meanwhile
         with reader.reading() as db:
-            assert not directory._directory_answers_fresh(db)
+            assert not directory_answers_fresh(db)
         assert answers_read_live(reader) == written
     with Cache.open_writer(older) as cache:  # migrates, and stores them again as it opens
         assert answers(cache) == written
