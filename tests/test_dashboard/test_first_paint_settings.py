@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
@@ -183,3 +184,34 @@ def test_no_first_frame_settings_module_imports_pydantic():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=os.environ
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_the_fast_path_knows_every_setting_its_default_and_bounds():
+    """A setting added to (or changed in) dashboard.settings without dashboard.config_file
+    would make the first frame disagree with the full load at every start: caught here."""
+    from annotated_types import Ge, Le
+    from pydantic import BaseModel
+
+    from dashboard import config_file, settings
+
+    sections: dict[str, type[BaseModel]] = {
+        "graph": settings.GraphSettings,
+        "harness": settings.HarnessSettings,
+        "polling": settings.PollingSettings,
+        "alerts": settings.AlertSettings,
+    }
+    assert set(settings.Settings.model_fields) == config_file._TOP_LEVEL
+    assert {
+        name: set(model.model_fields) for name, model in sections.items()
+    } == config_file._SECTIONS
+    polling = settings.PollingSettings.model_fields
+    assert {name: field.default for name, field in polling.items()} == config_file.POLLING_DEFAULTS
+    bounds = {
+        name: (
+            next(m.ge for m in field.metadata if isinstance(m, Ge)),
+            next((m.le for m in field.metadata if isinstance(m, Le)), None),
+        )
+        for name, field in polling.items()
+    }
+    assert bounds == config_file.POLLING_LIMITS
+    assert set(config_file.AUTH_KINDS) == set(get_args(settings.AuthKind))
