@@ -11,6 +11,7 @@ from textual.worker import WorkerCancelled, WorkerFailed
 
 from collectors.base import CollectorError
 from dashboard.app import ScimwatchApp, make_app
+from dashboard.widgets.tile import Tile
 from store.cache import Cache
 from store.models import Batch, SourceName
 from tests.test_dashboard.builders import INTERVALS, frozen_clock
@@ -69,3 +70,8 @@ def screen_text(app: ScimwatchApp) -> str:
             for row_key in widget.rows:
                 parts.extend(str(cell) for cell in widget.get_row(row_key))
     return "\n".join(parts)
+
+
+def tile_number(app: ScimwatchApp, tile_id: str) -> str:
+    """The big number an overview tile shows."""
+    return str(app.screen.query_one(f"#{tile_id}", Tile).render()).split("\n")[0]

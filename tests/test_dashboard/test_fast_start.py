@@ -21,7 +21,8 @@ from store.cache import Cache
 from store.cache_file import damage_marker, writer_holder
 from tests.test_dashboard.builders import frozen_clock
 from tests.test_dashboard.helpers import screen_text, settle
-from tests.test_dashboard.test_screens_overview import SIZE
+
+SIZE = (120, 36)
 
 
 @pytest.fixture

@@ -16,8 +16,9 @@ from store.cache import Cache
 from store.health import overview
 from store.models import Batch
 from tests.test_dashboard.builders import INTERVALS, NOW, failing_users
-from tests.test_dashboard.helpers import app_on, screen_text, settle
-from tests.test_dashboard.test_screens_overview import SIZE, tile_number
+from tests.test_dashboard.helpers import app_on, screen_text, settle, tile_number
+
+SIZE = (120, 36)
 
 
 @pytest.fixture

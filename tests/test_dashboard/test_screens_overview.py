@@ -12,18 +12,13 @@ from dashboard.launch import NOT_CONFIGURED, LaunchError, open_cache, run_tui
 from dashboard.screens.user_lookup import UserLookupScreen
 from dashboard.settings import Settings
 from dashboard.widgets.source_status import SourceStatusBar
-from dashboard.widgets.tile import Tile
 from store.cache import Cache
 from store.health import overview
 from store.models import EntraUser, Record
 from tests.test_dashboard.builders import DEFAULT_ACCESS, INTERVALS, NOW, add_records, assignment
-from tests.test_dashboard.helpers import app_on, settle
+from tests.test_dashboard.helpers import app_on, settle, tile_number
 
 SIZE = (120, 36)
-
-
-def tile_number(app, tile_id: str) -> str:
-    return str(app.screen.query_one(f"#{tile_id}", Tile).render()).split("\n")[0]
 
 
 async def test_overview_numbers_match_the_health_model(writer: Cache, tmp_path: Path):
