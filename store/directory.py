@@ -17,7 +17,7 @@ from sqlite_utils import Database
 from store import harness_ids
 from store.models import GroupMapping, GroupState, SsoConflict, construct_trusted, how_assigned
 from store.overview import DIRECTORY_RULES_VERSION as DIRECTORY_RULES_VERSION
-from store.overview import directory_answers_fresh
+from store.overview import count_problems, directory_answers_fresh
 from store.playbook import parse_service_message
 
 DEFAULT_ACCESS_ROLE = "00000000-0000-0000-0000-000000000000"
@@ -751,8 +751,4 @@ def _conflict_from_row(row: Sequence[Any]) -> SsoConflict:
 def problem_counts(db: Database) -> tuple[int, int]:
     """(group mappings not ok, SSO conflicts): counts for the overview."""
     mappings, conflicts, _ = _answer_tables(db)
-    row = db.execute(
-        f"SELECT (SELECT count(*) FROM {mappings} WHERE state != 'ok'),"
-        f" (SELECT count(*) FROM {conflicts})"
-    ).fetchone()
-    return int(row[0]), int(row[1])
+    return count_problems(db, mappings, conflicts)

@@ -411,9 +411,14 @@ def problem_counts(db: Reader) -> tuple[int, int]:
         from store.directory import problem_counts as computed_counts
 
         return computed_counts(db if not isinstance(db, sqlite3.Connection) else Database(db))
+    return count_problems(db, "group_mappings", "sso_conflicts")
+
+
+def count_problems(db: Reader, mappings: str, conflicts: str) -> tuple[int, int]:
+    """(mappings not ok, conflicts) in these answer tables (stored, or computed now)."""
     row = db.execute(
-        "SELECT (SELECT count(*) FROM group_mappings WHERE state != 'ok'),"
-        " (SELECT count(*) FROM sso_conflicts)"
+        f"SELECT (SELECT count(*) FROM {mappings} WHERE state != 'ok'),"
+        f" (SELECT count(*) FROM {conflicts})"
     ).fetchone()
     return int(row[0]), int(row[1])
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.widgets import Input
 
+from dashboard.app import ScimwatchApp
 from store.cache import Cache
 from tests.test_dashboard.builders import build_cache
+from tests.test_dashboard.helpers import screen_text
 
 
 @pytest.fixture(autouse=True)
@@ -38,3 +41,18 @@ def writer(seeded: Path) -> Iterator[Cache]:
 @pytest.fixture
 def reader(seeded: Path) -> Cache:
     return Cache.open_reader(seeded)
+
+
+@pytest.fixture
+def frames(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The text on screen at each frame the app draws."""
+    drawn: list[str] = []
+    display = ScimwatchApp._display
+
+    def recording(app: ScimwatchApp, screen: Any, renderable: Any) -> None:
+        if renderable is not None:
+            drawn.append(screen_text(app))
+        display(app, screen, renderable)
+
+    monkeypatch.setattr(ScimwatchApp, "_display", recording)
+    return drawn

@@ -20,7 +20,7 @@ from dashboard.settings import Settings
 from store.cache import Cache
 from store.cache_file import damage_marker, writer_holder
 from tests.test_dashboard.builders import frozen_clock
-from tests.test_dashboard.helpers import screen_text, settle
+from tests.test_dashboard.helpers import settle
 
 SIZE = (120, 36)
 
@@ -31,21 +31,6 @@ def configured(seeded: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SCIMWATCH_CACHE_PATH", str(seeded))
     monkeypatch.setenv("SCIMWATCH_USE_KEYRING", "false")
     return seeded
-
-
-@pytest.fixture
-def frames(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The text on screen at each frame the app draws."""
-    drawn: list[str] = []
-    display = ScimwatchApp._display
-
-    def recording(app: ScimwatchApp, screen: Any, renderable: Any) -> None:
-        if renderable is not None:
-            drawn.append(screen_text(app))
-        display(app, screen, renderable)
-
-    monkeypatch.setattr(ScimwatchApp, "_display", recording)
-    return drawn
 
 
 @pytest.fixture

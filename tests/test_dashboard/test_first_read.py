@@ -9,14 +9,13 @@ from typing import Any
 import pytest
 
 import dashboard.screens.overview as overview_screen
-from dashboard.app import ScimwatchApp
 from dashboard.first_read import FirstRead, read_first, read_overview, start_first_read
 from dashboard.widgets.source_status import SourceStatusBar
 from store.cache import Cache
 from store.health import overview
 from store.models import Batch
 from tests.test_dashboard.builders import INTERVALS, NOW, failing_users
-from tests.test_dashboard.helpers import app_on, screen_text, settle, tile_number
+from tests.test_dashboard.helpers import app_on, settle, tile_number
 
 SIZE = (120, 36)
 
@@ -34,21 +33,6 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     return counted
 
 
-@pytest.fixture
-def first_frames(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The text on screen at each frame the app draws."""
-    frames: list[str] = []
-    display = ScimwatchApp._display
-
-    def recording(app: ScimwatchApp, screen: Any, renderable: Any) -> None:
-        if renderable is not None:
-            frames.append(screen_text(app))
-        display(app, screen, renderable)
-
-    monkeypatch.setattr(ScimwatchApp, "_display", recording)
-    return frames
-
-
 def done(first: FirstRead) -> Future[FirstRead]:
     future: Future[FirstRead] = Future()
     future.set_result(first)
@@ -56,7 +40,7 @@ def done(first: FirstRead) -> Future[FirstRead]:
 
 
 async def test_the_first_frame_shows_the_first_read_and_nothing_reads_again(
-    writer: Cache, tmp_path: Path, reads: list[object], first_frames: list[str]
+    writer: Cache, tmp_path: Path, reads: list[object], frames: list[str]
 ):
     future = start_first_read(writer.path, NOW, INTERVALS)
     first = future.result(timeout=30)
@@ -67,18 +51,18 @@ async def test_the_first_frame_shows_the_first_read_and_nothing_reads_again(
         assert tile_number(app, "tile-pending") == str(first.overview.pending_retries)
         bar = app.screen.query_one(SourceStatusBar).shown()
         assert bar["graph.provisioning"] != "logs no data"
-    assert "Reading the cache" not in first_frames[0]
-    assert "HEALTHY" in first_frames[0]
-    assert "QUARANTINE" in first_frames[0]
+    assert "Reading the cache" not in frames[0]
+    assert "HEALTHY" in frames[0]
+    assert "QUARANTINE" in frames[0]
 
 
 async def test_a_first_read_not_done_yet_is_waited_for_not_read_again(
-    writer: Cache, tmp_path: Path, reads: list[object], first_frames: list[str]
+    writer: Cache, tmp_path: Path, reads: list[object], frames: list[str]
 ):
     future: Future[FirstRead] = Future()
     app = app_on(writer, tmp_path, first_read=future)
     async with app.run_test(size=SIZE) as pilot:
-        assert "Reading the cache" in first_frames[0]
+        assert "Reading the cache" in frames[0]
         future.set_result(read_first(writer.path, NOW, INTERVALS))
         await settle(app, pilot)
         truth = future.result()
